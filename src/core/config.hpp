@@ -1,0 +1,143 @@
+// The configuration model: TOML (design.md §Configuration) parsed into plain, validated structs.
+// Nothing outside core/config.cpp knows about TOML.
+#pragma once
+
+#include "core/cidr.hpp"
+#include "core/civil_time.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vmgate::core {
+
+enum class Protocol { spice, vnc };
+enum class Route { fixed, sni };
+enum class ClientCertMode { none, optional, required };
+enum class SeatPolicy { takeover, deny, same_user };
+// How a downstream client may authenticate on a listener. spice-gtk built with SASL always picks
+// SASL when it is offered, so ticket users need a listener that offers tickets alone.
+enum class AuthMethod { sasl, ticket };
+
+// Where a value was written, for error messages and audit reasons ("rule #2, line 41").
+struct SourceLocation {
+    int line = 0;
+    int column = 0;
+};
+
+struct ListenerConfig {
+    Protocol protocol = Protocol::spice;
+    std::string address;  // as written: "HOST:PORT" or "[V6]:PORT"
+    std::string host;     // parsed from address
+    std::uint16_t port = 0;
+    bool tls = true;
+    Route route = Route::fixed;
+    std::string vm;          // Route::fixed: the VM every connection goes to
+    std::string sni_suffix;  // Route::sni: stripped from the SNI name; the first label is the VM
+    std::vector<AuthMethod> auth{AuthMethod::sasl, AuthMethod::ticket};
+    SourceLocation where;
+};
+
+struct UpstreamConfig {
+    enum class Kind { unix_socket, tcp };
+    Kind kind = Kind::unix_socket;
+    std::string text;           // as written, e.g. "unix:/run/vmgate/x.sock"
+    std::string path;           // Kind::unix_socket
+    std::string host;           // Kind::tcp
+    std::uint16_t port = 0;     // Kind::tcp
+    std::string password_file;  // Kind::tcp: file holding QEMU's display password (optional)
+};
+
+struct AllowRule {
+    std::vector<std::string> users;   // "x" (default realm or none) or "x@realm" (exact)
+    std::vector<std::string> groups;  // [groups] names, or "unix:NAME" for a local Unix group
+    std::optional<DaySet> days;       // unset: every day
+    std::optional<TimeWindow> hours;  // unset: all day; may wrap past midnight
+    std::optional<Date> from;         // inclusive
+    std::optional<Date> until;        // inclusive
+    std::vector<Cidr> sources;        // empty: any source
+    bool view_only = false;
+    std::vector<std::string> deny_channels;  // SPICE channel names
+    SourceLocation where;
+};
+
+struct VmConfig {
+    std::string name;
+    std::optional<UpstreamConfig> spice;
+    std::optional<UpstreamConfig> vnc;
+    SeatPolicy seat = SeatPolicy::takeover;
+    std::chrono::seconds idle_timeout{0};  // 0: none
+    std::chrono::seconds max_session{0};   // 0: none
+    std::vector<AllowRule> allow;          // empty: nobody (deny by default)
+    SourceLocation where;
+};
+
+struct GatewayConfig {
+    std::string state_dir = "/var/lib/vmgate";
+    std::string audit_log = "-";  // "-" = stderr
+    std::string metrics;          // "" = off
+    std::string admin_socket = "/run/vmgate/admin.sock";
+    std::chrono::seconds handshake_timeout{10};  // TLS + link + auth must finish within this
+    unsigned workers = 0;                        // 0 = one per CPU
+};
+
+struct TlsConfig {
+    std::string cert;
+    std::string key;
+    std::string client_ca;
+    ClientCertMode client_cert = ClientCertMode::none;
+};
+
+struct SaslConfig {
+    std::vector<std::string> mech_list{"SCRAM-SHA-256", "PLAIN"};
+    std::string sasldb;                     // "" = Cyrus default (/etc/sasldb2)
+    std::string pwcheck_method = "auxprop"; // or "saslauthd"
+    std::string saslauthd_path;             // "" = Cyrus default socket directory
+    std::string service_spice = "spice";
+    std::string service_vnc = "vnc";
+    std::string default_realm;              // "" = host name, as Cyrus does
+    bool allow_weak_mechanisms = false;     // DIGEST-MD5, CRAM-MD5, ... refused unless true
+};
+
+struct Config {
+    std::string path;  // file it was read from ("" for text)
+    GatewayConfig gateway;
+    TlsConfig tls;
+    SaslConfig sasl;
+    std::map<std::string, std::vector<std::string>> groups;
+    std::vector<ListenerConfig> listeners;
+    std::vector<VmConfig> vms;
+
+    const VmConfig* find_vm(std::string_view name) const;
+};
+
+struct ConfigError {
+    std::string file;
+    int line = 0;
+    int column = 0;
+    std::string key;  // dotted path, e.g. "vm[1].allow[0].hours"
+    std::string message;
+
+    // "FILE:LINE:COL: KEY: MESSAGE"
+    std::string to_string() const;
+};
+
+struct ConfigResult {
+    std::optional<Config> config;  // set iff errors is empty
+    std::vector<ConfigError> errors;
+};
+
+ConfigResult parse_config(std::string_view toml_text, std::string_view file_name);
+ConfigResult load_config_file(const std::string& path);
+
+// "30m", "1h30m", "45s", "2d" -> seconds; nullopt when malformed.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+std::string_view to_string(Protocol p);
+std::string_view to_string(SeatPolicy s);
+
+}  // namespace vmgate::core

@@ -1,0 +1,60 @@
+// Authorization: who may use which VM, when, from where, and which channels.
+// A pure function of (config, identity, vm, channel, civil time, source); deny by default.
+#pragma once
+
+#include "core/cidr.hpp"
+#include "core/civil_time.hpp"
+#include "core/config.hpp"
+#include "core/identity.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vmgate::policy {
+
+// Answers "is USER a member of the local Unix group GROUP" for `unix:` group entries.
+class GroupResolver {
+public:
+    virtual ~GroupResolver() = default;
+    virtual bool user_in_unix_group(std::string_view user, std::string_view group) const = 0;
+};
+
+// getpwnam/getgrnam/getgrouplist based resolver.
+class SystemGroupResolver final : public GroupResolver {
+public:
+    bool user_in_unix_group(std::string_view user, std::string_view group) const override;
+};
+
+struct Request {
+    core::Identity who;
+    std::string vm;
+    std::string channel;  // SPICE channel name ("main", "display", ...); "" = the VM as a whole
+    core::CivilTime at;
+    std::optional<core::IpAddress> source;
+};
+
+struct Decision {
+    bool allowed = false;
+    std::optional<std::size_t> rule_index;  // index into VmConfig::allow of the deciding rule
+    std::string rule;    // "leaptest allow[1] (line 41)" or "" when no rule decided
+    std::string reason;  // in words: "anne may use leaptest on Wed-Thu; today is Friday"
+    bool view_only = false;
+    std::vector<std::string> deny_channels;
+};
+
+class Evaluator {
+public:
+    // default_realm: the realm a bare user name in a rule stands for (config value, or host name).
+    Evaluator(const core::Config& config, const GroupResolver& groups, std::string default_realm);
+
+    Decision decide(const Request& request) const;
+
+private:
+    const core::Config& config_;
+    const GroupResolver& groups_;
+    std::string default_realm_;
+};
+
+}  // namespace vmgate::policy
