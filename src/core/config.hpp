@@ -96,7 +96,7 @@ struct SaslConfig {
     std::vector<std::string> mech_list{"SCRAM-SHA-256", "PLAIN"};
     std::string sasldb;                     // "" = Cyrus default (/etc/sasldb2)
     std::string pwcheck_method = "auxprop"; // or "saslauthd"
-    std::string saslauthd_path;             // "" = Cyrus default socket directory
+    std::string saslauthd_path;             // saslauthd socket; "" = /var/run/saslauthd/mux
     std::string service_spice = "spice";
     std::string service_vnc = "vnc";
     std::string default_realm;              // "" = host name, as Cyrus does

@@ -1,0 +1,127 @@
+#include "auth/sasl_server.hpp"
+
+#include <sasl/sasl.h>
+
+#include <limits>
+
+namespace vmgate::auth {
+
+namespace {
+
+constexpr const char* kRefusal = "authentication failed";
+
+// Cyrus tells "no data" (NULL) from "empty data" ("" with length 0); so do SPICE and SCRAM.
+const char* token_data(const std::optional<std::span<const uint8_t>>& token) {
+    if (!token) return nullptr;
+    return token->empty() ? "" : reinterpret_cast<const char*>(token->data());
+}
+
+unsigned token_size(const std::optional<std::span<const uint8_t>>& token) {
+    return token ? static_cast<unsigned>(token->size()) : 0;
+}
+
+bool token_fits(const std::optional<std::span<const uint8_t>>& token) {
+    return !token || token->size() <= std::numeric_limits<unsigned>::max();
+}
+
+std::optional<std::vector<uint8_t>> copy_out(const char* out, unsigned out_len) {
+    if (out == nullptr) return std::nullopt;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(out);
+    return std::vector<uint8_t>(bytes, bytes + out_len);
+}
+
+// SASL_USERNAME is "user@realm" when Cyrus qualified it (a configured realm, or one the user
+// typed); a bare name belongs to the default realm, the one sasldb looked it up in.
+core::Identity split_username(std::string_view username, const std::string& default_realm,
+                              std::string mechanism) {
+    const auto at = username.rfind('@');
+    if (at == std::string_view::npos)
+        return {std::string(username), default_realm, std::move(mechanism)};
+    return {std::string(username.substr(0, at)), std::string(username.substr(at + 1)),
+            std::move(mechanism)};
+}
+
+}  // namespace
+
+SaslServerSession::SaslServerSession(std::shared_ptr<SaslServerContext> context,
+                                     std::string service, std::string local_ip_port,
+                                     std::string remote_ip_port, unsigned external_ssf)
+    : context_(std::move(context)) {
+    if (external_ssf == 0 || !context_) {
+        setup_error_ = context_ ? "SASL is only offered inside TLS" : "SASL is not configured";
+        return;
+    }
+    conn_ = new_server_conn(service, context_->configured_realm(), local_ip_port, remote_ip_port,
+                            setup_error_);
+    if (conn_ && !apply_tls_properties(conn_.get(), external_ssf, setup_error_)) conn_.reset();
+}
+
+std::string SaslServerSession::mechanisms() const {
+    const char* listed = nullptr;
+    if (!conn_ ||
+        sasl_listmech(conn_.get(), nullptr, "", ",", "", &listed, nullptr, nullptr) != SASL_OK)
+        return "";
+    return listed;
+}
+
+StepResult SaslServerSession::start(std::string_view mechanism,
+                                    std::optional<std::span<const uint8_t>> client_in) {
+    if (!conn_) return refuse(setup_error_);
+    if (phase_ != Phase::ready) return refuse("SASL exchange already started");
+    if (!token_fits(client_in)) return refuse("client data too large");
+    phase_ = Phase::started;
+    const std::string mech(mechanism);  // Cyrus wants it NUL-terminated
+    const char* out = nullptr;
+    unsigned out_len = 0;
+    const int rc = sasl_server_start(conn_.get(), mech.c_str(), token_data(client_in),
+                                     token_size(client_in), &out, &out_len);
+    return conclude(rc, out, out_len);
+}
+
+StepResult SaslServerSession::step(std::optional<std::span<const uint8_t>> client_in) {
+    if (phase_ != Phase::started) return refuse("no SASL exchange in progress");
+    if (!token_fits(client_in)) return refuse("client data too large");
+    const char* out = nullptr;
+    unsigned out_len = 0;
+    const int rc =
+        sasl_server_step(conn_.get(), token_data(client_in), token_size(client_in), &out, &out_len);
+    return conclude(rc, out, out_len);
+}
+
+StepResult SaslServerSession::conclude(int rc, const char* out, unsigned out_len) {
+    if (rc == SASL_CONTINUE) return {StepResult::Status::more, copy_out(out, out_len), "", ""};
+    if (rc != SASL_OK) return refuse(error_detail(conn_.get()));
+    std::string detail;
+    if (!take_identity(detail)) return refuse(detail);
+    phase_ = Phase::done;
+    return {StepResult::Status::ok, copy_out(out, out_len), "", ""};
+}
+
+StepResult SaslServerSession::refuse(std::string detail) {
+    phase_ = Phase::failed;
+    identity_ = {};
+    return {StepResult::Status::failed, std::nullopt, kRefusal, std::move(detail)};
+}
+
+bool SaslServerSession::take_identity(std::string& detail) {
+    const void* ssf = nullptr;
+    const void* username = nullptr;
+    const void* mechanism = nullptr;
+    if (sasl_getprop(conn_.get(), SASL_SSF, &ssf) != SASL_OK ||
+        sasl_getprop(conn_.get(), SASL_USERNAME, &username) != SASL_OK ||
+        sasl_getprop(conn_.get(), SASL_MECHNAME, &mechanism) != SASL_OK || username == nullptr ||
+        mechanism == nullptr) {
+        detail = "Cyrus SASL gave no user name: " + error_detail(conn_.get());
+        return false;
+    }
+    // max_ssf 0 should rule a security layer out; the relay depends on it, so make sure.
+    if (*static_cast<const sasl_ssf_t*>(ssf) != 0) {
+        detail = "a SASL security layer was negotiated";
+        return false;
+    }
+    identity_ = split_username(static_cast<const char*>(username), context_->default_realm(),
+                               static_cast<const char*>(mechanism));
+    return true;
+}
+
+}  // namespace vmgate::auth

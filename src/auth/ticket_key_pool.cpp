@@ -1,0 +1,45 @@
+#include "auth/ticket_key_pool.hpp"
+
+#include <exception>
+
+namespace vmgate::auth {
+
+TicketKeyPool::TicketKeyPool(std::size_t capacity)
+    : capacity_(capacity), filler_([this](std::stop_token stop) { fill(stop); }) {}
+
+TicketKey TicketKeyPool::take() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!keys_.empty()) {
+            TicketKey key = std::move(keys_.front());
+            keys_.pop_front();
+            taken_.notify_one();
+            return key;
+        }
+    }
+    return TicketKey::generate();
+}
+
+std::size_t TicketKeyPool::available() const {
+    std::lock_guard lock(mutex_);
+    return keys_.size();
+}
+
+void TicketKeyPool::fill(const std::stop_token& stop) {
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            if (!taken_.wait(lock, stop, [this] { return keys_.size() < capacity_; })) return;
+        }
+        try {
+            TicketKey key = TicketKey::generate();  // outside the lock: take() must not wait
+            std::lock_guard lock(mutex_);
+            keys_.push_back(std::move(key));
+        } catch (const std::exception&) {
+            // OpenSSL refuses RSA-1024 (FIPS): stop filling; take() reports it to the caller.
+            return;
+        }
+    }
+}
+
+}  // namespace vmgate::auth

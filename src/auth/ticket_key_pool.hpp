@@ -1,0 +1,44 @@
+// Pre-generated ticket keys. SPICE wants a fresh RSA-1024 key per connection, and generating one
+// costs milliseconds of CPU: too slow for the accept path under a burst of channel connects (a
+// SPICE session opens several channels at once). A background thread keeps a stock ready.
+#pragma once
+
+#include "auth/ticket_key.hpp"
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+namespace vmgate::auth {
+
+class TicketKeyPool {
+public:
+    static constexpr std::size_t kDefaultCapacity = 32;
+
+    // Starts the thread that fills the pool up to capacity keys.
+    explicit TicketKeyPool(std::size_t capacity = kDefaultCapacity);
+
+    TicketKeyPool(const TicketKeyPool&) = delete;
+    TicketKeyPool& operator=(const TicketKeyPool&) = delete;
+
+    // Hands a key out for good: the pool keeps no copy, so no key ever serves two connections.
+    // Generates one on the spot when the pool is empty. Thread-safe.
+    TicketKey take();
+
+    // Keys ready now (for metrics and tests).
+    std::size_t available() const;
+
+private:
+    void fill(const std::stop_token& stop);
+
+    const std::size_t capacity_;
+    mutable std::mutex mutex_;
+    std::condition_variable_any taken_;
+    std::deque<TicketKey> keys_;
+    std::jthread filler_;  // last: it starts after, and is joined before, the members it uses
+};
+
+}  // namespace vmgate::auth

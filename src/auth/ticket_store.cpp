@@ -1,0 +1,149 @@
+#include "auth/ticket_store.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+namespace vmgate::auth {
+
+namespace {
+
+constexpr std::size_t kSecretLength = 24;  // 24 × log2(62) ≈ 143 bits
+constexpr std::string_view kAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+// Largest multiple of the alphabet size that fits a byte: bytes at or above it are dropped, so
+// every character is equally likely.
+constexpr unsigned kUnbiasedLimit = 256 / kAlphabet.size() * kAlphabet.size();
+
+// A main channel that redeemed a ticket learns its session id within its handshake deadline; one
+// that has not bound by then is gone, and its ticket with it.
+constexpr std::chrono::minutes kBindGrace{1};
+
+std::string random_secret() {
+    std::string secret;
+    while (secret.size() < kSecretLength) {
+        std::array<unsigned char, 32> bytes{};
+        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+            throw std::runtime_error("OpenSSL RAND_bytes failed");
+        for (const unsigned char byte : bytes)
+            if (byte < kUnbiasedLimit && secret.size() < kSecretLength)
+                secret += kAlphabet[byte % kAlphabet.size()];
+    }
+    return secret;
+}
+
+std::array<std::uint8_t, 32> digest_of(std::string_view secret) {
+    std::array<std::uint8_t, 32> digest{};
+    if (EVP_Digest(secret.data(), secret.size(), digest.data(), nullptr, EVP_sha256(), nullptr) !=
+        1)
+        throw std::runtime_error("OpenSSL SHA-256 failed");
+    return digest;
+}
+
+std::string wrong_vm(const std::string& ticket_vm, std::string_view vm) {
+    return "ticket is for " + ticket_vm + ", not " + std::string(vm);
+}
+
+std::string expired_reason(TicketStore::Clock::time_point expires_at,
+                           TicketStore::Clock::time_point now) {
+    const auto ago = std::chrono::duration_cast<std::chrono::seconds>(now - expires_at);
+    return "ticket expired " + std::to_string(ago.count()) + " s ago";
+}
+
+}  // namespace
+
+std::string TicketStore::issue(core::Identity who, std::string vm, std::chrono::seconds ttl,
+                               Clock::time_point now) {
+    who.mechanism = "ticket";
+    std::string secret = random_secret();
+    const auto digest = digest_of(secret);
+    std::lock_guard lock(mutex_);
+    const std::uint64_t id = next_id_++;
+    tickets_.emplace(id, Ticket{std::move(who), std::move(vm), now + ttl});
+    ids_by_digest_.emplace(digest, id);
+    return secret;
+}
+
+TicketStore::Outcome TicketStore::redeem_for_main(std::string_view secret, std::string_view vm,
+                                                  Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    std::uint64_t id = 0;
+    Ticket* ticket = find(secret, id);
+    if (ticket == nullptr) return "unknown ticket";
+    if (ticket->vm != vm) return wrong_vm(ticket->vm, vm);
+    if (ticket->state != State::issued) return "ticket already used";
+    if (now >= ticket->expires_at) return expired_reason(ticket->expires_at, now);
+    ticket->state = State::redeemed;
+    return Redeemed{id, ticket->who, ticket->vm};
+}
+
+void TicketStore::bind_session(std::uint64_t ticket_id, std::uint32_t spice_session_id) {
+    std::lock_guard lock(mutex_);
+    const auto found = tickets_.find(ticket_id);
+    if (found == tickets_.end() || found->second.state != State::redeemed) return;
+    found->second.state = State::bound;
+    found->second.session_id = spice_session_id;
+}
+
+TicketStore::Outcome TicketStore::check_for_channel(std::string_view secret, std::string_view vm,
+                                                    std::uint32_t connection_id) {
+    std::lock_guard lock(mutex_);
+    std::uint64_t id = 0;
+    const Ticket* ticket = find(secret, id);
+    if (ticket == nullptr) return "unknown ticket";
+    if (ticket->vm != vm) return wrong_vm(ticket->vm, vm);
+    switch (ticket->state) {
+        case State::issued:
+        case State::redeemed: return "ticket has no SPICE session yet";
+        case State::ended: return "the session of this ticket has ended";
+        case State::bound: break;
+    }
+    if (ticket->session_id != connection_id) return "ticket already used by another session";
+    return Redeemed{id, ticket->who, ticket->vm};
+}
+
+void TicketStore::session_ended(std::uint32_t spice_session_id) {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, ticket] : tickets_)
+        if (ticket.state == State::bound && ticket.session_id == spice_session_id)
+            ticket.state = State::ended;
+}
+
+void TicketStore::expire(Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    for (auto it = ids_by_digest_.begin(); it != ids_by_digest_.end();) {
+        const auto ticket = tickets_.find(it->second);
+        if (forgettable(ticket->second, now)) {
+            tickets_.erase(ticket);
+            it = ids_by_digest_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+std::size_t TicketStore::size() const {
+    std::lock_guard lock(mutex_);
+    return tickets_.size();
+}
+
+TicketStore::Ticket* TicketStore::find(std::string_view secret, std::uint64_t& id) {
+    const auto found = ids_by_digest_.find(digest_of(secret));
+    if (found == ids_by_digest_.end()) return nullptr;
+    id = found->second;
+    return &tickets_.at(id);
+}
+
+// Ended tickets are kept until their TTL so that a replay is reported as such, not as unknown.
+bool TicketStore::forgettable(const Ticket& ticket, Clock::time_point now) {
+    switch (ticket.state) {
+        case State::issued:
+        case State::ended: return now >= ticket.expires_at;
+        case State::redeemed: return now >= ticket.expires_at + kBindGrace;
+        case State::bound: return false;
+    }
+    return false;
+}
+
+}  // namespace vmgate::auth

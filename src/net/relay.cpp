@@ -1,0 +1,123 @@
+#include "net/relay.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace vmgate::net {
+namespace {
+
+// 64 KiB: four full TLS records per write, few syscalls per GiB, small enough to pool.
+constexpr std::size_t relay_buffer_size = 64 * 1024;
+// Buffers kept per thread for reuse; beyond that they go back to the allocator.
+constexpr std::size_t max_pooled_buffers = 64;
+// After one side half-closed, how long the other may keep sending before the gateway closes.
+constexpr auto half_close_linger = std::chrono::seconds(30);
+
+using Buffer = std::unique_ptr<std::uint8_t[]>;
+
+class BufferPool {
+public:
+    Buffer take() {
+        if (free_.empty()) return Buffer(new std::uint8_t[relay_buffer_size]);
+        Buffer b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+    }
+    void give(Buffer b) {
+        if (free_.size() < max_pooled_buffers) free_.push_back(std::move(b));
+    }
+
+private:
+    std::vector<Buffer> free_;
+};
+
+// A connection lives on one thread, so a per-thread pool needs no locking.
+thread_local BufferPool buffer_pool;
+
+// Returns the buffer to this thread's pool however the pump leaves.
+struct PooledBuffer {
+    Buffer buffer = buffer_pool.take();
+    ~PooledBuffer() { buffer_pool.give(std::move(buffer)); }
+    std::span<std::uint8_t> span() { return {buffer.get(), relay_buffer_size}; }
+};
+
+std::uint64_t now_ns() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+}  // namespace
+
+Relay::Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
+             RelayCounters& counters, DownstreamTransform* transform)
+    : client_(client), upstream_(upstream), counters_(counters), transform_(transform),
+      linger_(std::move(executor)) {}
+
+asio::awaitable<std::string> Relay::run() {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (pump(Direction::to_upstream) && pump(Direction::to_client));
+    co_return reason_;
+}
+
+void Relay::stop(const std::string& reason) {
+    if (reason_.empty()) reason_ = reason;
+    client_.close();
+    upstream_.close();
+    linger_.cancel();
+}
+
+asio::awaitable<void> Relay::pump(Direction direction) {
+    ByteStream& from = direction == Direction::to_upstream ? client_ : upstream_;
+    ByteStream& to = direction == Direction::to_upstream ? upstream_ : client_;
+    const char* from_name = direction == Direction::to_upstream ? "client" : "upstream";
+    try {
+        for (;;) {
+            co_await from.wait_readable();
+            PooledBuffer buffer;
+            const std::size_t n = co_await from.read_some(buffer.span());
+            if (n == 0) break;
+            co_await forward(direction, buffer.span().first(n));
+        }
+    } catch (const std::exception& e) {
+        // A closed stream makes the other pump's operations fail too; the first reason stands.
+        stop(std::string(from_name) + " connection error: " + e.what());
+        co_return;
+    }
+    co_await to.shutdown_send();
+    finish_direction(std::string(from_name) + " closed");
+    if (directions_done_ == 2) co_return;
+    std::error_code ec;
+    linger_.expires_after(half_close_linger);
+    co_await linger_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) stop(std::string(from_name) + " closed; the other side did not finish in time");
+}
+
+asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::uint8_t> data) {
+    if (direction == Direction::to_upstream) {
+        counters_.from_client += data.size();
+        counters_.last_client_activity_ns = now_ns();
+        co_await upstream_.write_all(data);
+        co_return;
+    }
+    if (transform_ != nullptr) {
+        transformed_.clear();
+        transform_->transform(data, transformed_);
+        data = transformed_;
+    }
+    if (data.empty()) co_return;
+    co_await client_.write_all(data);
+    counters_.to_client += data.size();
+}
+
+void Relay::finish_direction(const std::string& reason) {
+    ++directions_done_;
+    if (reason_.empty()) reason_ = reason;
+    if (directions_done_ == 2) linger_.cancel();
+}
+
+}  // namespace vmgate::net

@@ -1,0 +1,40 @@
+#include "net/socket_stream.hpp"
+
+#include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace vmgate::net {
+
+SocketStream::SocketStream(asio::generic::stream_protocol::socket socket) : socket_(std::move(socket)) {}
+
+asio::awaitable<void> SocketStream::wait_readable() {
+    co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+}
+
+asio::awaitable<std::size_t> SocketStream::read_some(std::span<std::uint8_t> buffer) {
+    std::error_code ec;
+    const std::size_t n = co_await socket_.async_read_some(
+        asio::buffer(buffer.data(), buffer.size()), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) co_return 0;
+    if (ec) throw std::system_error(ec);
+    co_return n;
+}
+
+asio::awaitable<void> SocketStream::write_all(std::span<const std::uint8_t> data) {
+    co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), asio::use_awaitable);
+}
+
+asio::awaitable<void> SocketStream::shutdown_send() {
+    std::error_code ignored;  // the peer may already be gone; a half-close then has nothing to do
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+    co_return;
+}
+
+void SocketStream::close() {
+    std::error_code ignored;
+    socket_.close(ignored);
+}
+
+}  // namespace vmgate::net

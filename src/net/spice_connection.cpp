@@ -1,0 +1,497 @@
+#include "net/spice_connection.hpp"
+
+#include "net/socket_stream.hpp"
+#include "net/upstream.hpp"
+#include "spice/main_channel_filter.hpp"
+
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <array>
+
+namespace vmgate::net {
+
+// Thrown to end the handshake once the client's answer has been queued on the link machine.
+struct SpiceConnection::Refusal {
+    std::string reason;
+};
+
+namespace {
+
+constexpr std::size_t handshake_read_size = 4096;
+
+std::string cyrus_address(const asio::ip::tcp::endpoint& e) {
+    return e.address().to_string() + ";" + std::to_string(e.port());
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
+    const auto a = e.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+bool offers(const core::ListenerConfig& l, core::AuthMethod m) {
+    return std::find(l.auth.begin(), l.auth.end(), m) != l.auth.end();
+}
+
+// The VM a TLS server name selects on a route = "sni" listener: the first label, after the
+// configured suffix is removed. "" when the name does not carry one.
+std::string vm_from_server_name(std::string name, const std::string& suffix) {
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!suffix.empty()) {
+        if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+            return "";
+        name.resize(name.size() - suffix.size());
+    }
+    return name.substr(0, name.find('.'));
+}
+
+// The main channel's upstream -> client stream, watched for the session id and stripped of
+// migration messages (they carry the hypervisor's address).
+class MainChannelTransform final : public DownstreamTransform {
+public:
+    MainChannelTransform(bool mini_header, std::function<void(std::uint32_t)> on_session_id,
+                         std::function<void(std::uint16_t)> on_dropped)
+        : filter_(mini_header), on_session_id_(std::move(on_session_id)), on_dropped_(std::move(on_dropped)) {}
+
+    void transform(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
+        filter_.feed(in, out);
+        if (filter_.failed()) throw std::runtime_error("malformed main channel message from QEMU");
+        if (!reported_ && filter_.session_id()) {
+            reported_ = true;
+            on_session_id_(*filter_.session_id());
+        }
+        for (std::uint16_t type : filter_.take_dropped()) on_dropped_(type);
+    }
+
+private:
+    spice::MainChannelFilter filter_;
+    std::function<void(std::uint32_t)> on_session_id_;
+    std::function<void(std::uint16_t)> on_dropped_;
+    bool reported_ = false;
+};
+
+}  // namespace
+
+SpiceConnection::SpiceConnection(GatewayContext& gateway, const core::ListenerConfig& listener,
+                                 asio::ip::tcp::socket socket)
+    : gateway_(gateway), listener_(listener), id_(gateway.next_connection_id++),
+      executor_(socket.get_executor()), deadline_(socket.get_executor()) {
+    std::error_code ignored;
+    peer_ = socket.remote_endpoint(ignored);
+    local_ = socket.local_endpoint(ignored);
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (listener_.tls) {
+        auto tls = std::make_unique<TlsStream>(std::move(socket), *gateway_.tls);
+        tls_ = tls.get();
+        client_ = std::move(tls);
+    } else {
+        client_ = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(socket)));
+    }
+}
+
+asio::awaitable<void> SpiceConnection::run() {
+    audit("accept", {{"listener", listener_.address}, {"peer", endpoint_text(peer_)}, {"tls", listener_.tls}});
+    arm_handshake_deadline();
+    bool established = false;
+    std::optional<Refusal> refusal;
+    try {
+        co_await handshake();
+        established = true;
+    } catch (const Refusal& r) {
+        refusal = r;
+    } catch (const std::exception& e) {
+        close_reason_ = deadline_passed_ ? "handshake deadline of " +
+                                               std::to_string(gateway_.config.gateway.handshake_timeout.count()) +
+                                               " s passed"
+                                         : std::string("handshake failed: ") + e.what();
+    }
+    if (refusal) {
+        close_reason_ = refusal->reason;
+        try {
+            co_await flush_client();  // the protocol's own error (a link reply or final result)
+        } catch (const std::exception&) {
+            // The client is gone; the refusal is recorded all the same.
+        }
+    }
+    deadline_.cancel();
+    if (established) co_await relay();
+    client_->close();
+    if (upstream_) upstream_->close();
+    audit_close();
+}
+
+void SpiceConnection::close(const std::string& reason) {
+    asio::post(executor_, [self = shared_from_this(), reason] {
+        if (self->relay_) {
+            self->relay_->stop(reason);
+        } else {
+            if (self->close_reason_.empty()) self->close_reason_ = reason;
+            self->client_->close();
+            if (self->upstream_) self->upstream_->close();
+        }
+    });
+}
+
+// ---- handshake -------------------------------------------------------------------------------
+
+asio::awaitable<void> SpiceConnection::handshake() {
+    if (tls_) {
+        co_await tls_->handshake();
+        server_name_ = tls_->server_name();
+    }
+    auto event = co_await next_client_event();
+    if (auto* failed = std::get_if<spice::Failed>(&event)) {
+        link_error_ = failed->code;
+        throw Refusal{"protocol error: " + failed->detail};
+    }
+    link_ = std::get<spice::LinkReceived>(event).link;
+    channel_ = std::string(spice::channel_name(link_.channel_type));
+
+    if (!listener_.tls)  // a plain port never carries credentials or data (design.md invariant 1)
+        refuse(spice::LinkError::need_secured, "plain listener: told the client to use TLS");
+    const std::string vm_name = listener_.route == core::Route::fixed
+                                    ? listener_.vm
+                                    : vm_from_server_name(server_name_, listener_.sni_suffix);
+    vm_ = gateway_.config.find_vm(vm_name);
+    audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
+                   {"connection_id", link_.connection_id}, {"server_name", server_name_}});
+    if (!vm_ || !vm_->spice)
+        refuse(spice::LinkError::error, server_name_.empty() && listener_.route == core::Route::sni
+                                            ? "no TLS server name (SNI) to choose a VM by"
+                                            : "no SPICE VM named \"" + vm_name + "\"");
+    const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
+    if (is_main && link_.connection_id != 0)  // would put QEMU in migration-target mode (§6.2)
+        refuse(spice::LinkError::bad_connection_id, "main channel with a non-zero connection id");
+
+    co_await link_upstream();
+    co_await authenticate();
+    authorize();
+    if (!is_main) attach_to_session();
+    co_await login_upstream();
+    client_link_.finish(spice::LinkError::ok);
+    co_await flush_client();
+}
+
+asio::awaitable<void> SpiceConnection::link_upstream() {
+    try {
+        upstream_ = co_await connect_upstream(executor_, *vm_->spice);
+    } catch (const std::exception& e) {
+        refuse(spice::LinkError::error, std::string("cannot reach the VM's display: ") + e.what());
+    }
+    spice::LinkMess forwarded = link_;
+    // The gateway logs into QEMU with a ticket; SASL upstream would zero QEMU's key (§10).
+    forwarded.common_caps.clear(spice::CommonCap::auth_sasl);
+    forwarded.common_caps.set(spice::CommonCap::auth_selection);
+    upstream_link_.emplace(forwarded);
+    co_await flush_upstream();
+    auto event = co_await next_upstream_event();
+    if (auto* failed = std::get_if<spice::Failed>(&event))
+        refuse(spice::LinkError::error, "QEMU sent a malformed link reply: " + failed->detail);
+    const auto& reply = std::get<spice::ReplyReceived>(event).reply;
+    if (reply.error != spice::LinkError::ok)
+        refuse(reply.error == spice::LinkError::channel_not_available ? reply.error : spice::LinkError::error,
+               "QEMU refused the link: " + std::string(spice::to_string(reply.error)));
+    if (link_.common_caps.has(spice::CommonCap::mini_header) && !reply.common_caps.has(spice::CommonCap::mini_header))
+        refuse(spice::LinkError::error, "QEMU does not speak the mini header the client asked for");
+    upstream_reply_ = reply;
+    const spice::LinkReply client_reply = reply_for_client(reply);
+    client_link_.accept_link(client_reply, sasl_ ? sasl_->mechanisms() : "");
+    co_await flush_client();
+}
+
+// Upstream's channel caps unchanged (the client and QEMU must agree on them, §3.3); the common
+// caps are the gateway's: its own auth methods, and the mini header exactly when both legs use it.
+spice::LinkReply SpiceConnection::reply_for_client(const spice::LinkReply& upstream_reply) {
+    spice::LinkReply reply;
+    reply.channel_caps = upstream_reply.channel_caps;
+    reply.common_caps.set(spice::CommonCap::auth_selection);
+    if (link_.common_caps.has(spice::CommonCap::mini_header)) reply.common_caps.set(spice::CommonCap::mini_header);
+    if (offers(listener_, core::AuthMethod::sasl) && gateway_.sasl && tls_) {
+        sasl_ = std::make_unique<auth::SaslServerSession>(gateway_.sasl, gateway_.config.sasl.service_spice,
+                                                          cyrus_address(local_), cyrus_address(peer_),
+                                                          tls_->cipher_bits());
+        if (!sasl_->mechanisms().empty())
+            reply.common_caps.set(spice::CommonCap::auth_sasl);
+        else
+            sasl_.reset();
+    }
+    if (offers(listener_, core::AuthMethod::ticket) && gateway_.ticket_keys) {
+        ticket_key_.emplace(gateway_.ticket_keys->take());
+        reply.pub_key = ticket_key_->public_spki();
+        reply.common_caps.set(spice::CommonCap::auth_spice);
+    }
+    return reply;
+}
+
+asio::awaitable<void> SpiceConnection::authenticate() {
+    for (;;) {
+        auto event = co_await next_client_event();
+        if (auto* failed = std::get_if<spice::Failed>(&event)) {
+            link_error_ = failed->code;
+            throw Refusal{"protocol error: " + failed->detail};
+        }
+        if (auto* ticket = std::get_if<spice::TicketReceived>(&event)) {
+            co_await authenticate_ticket(*ticket);
+            co_return;
+        }
+        auth::StepResult result;
+        if (auto* start = std::get_if<spice::SaslStart>(&event)) {
+            std::optional<std::span<const std::uint8_t>> data;
+            if (start->client_data) data = *start->client_data;
+            sasl_mechanism_ = start->mechanism;
+            result = sasl_->start(start->mechanism, data);
+        } else {
+            auto& step = std::get<spice::SaslStep>(event);
+            std::optional<std::span<const std::uint8_t>> data;
+            if (step.client_data) data = *step.client_data;
+            result = sasl_->step(data);
+        }
+        if (handle_sasl(result)) co_return;
+        co_await flush_client();
+    }
+}
+
+// True when SASL has finished successfully.
+bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
+    using Status = auth::StepResult::Status;
+    if (result.status == Status::more) {
+        client_link_.sasl_continue(result.server_out);
+        return false;
+    }
+    if (result.status == Status::failed) {
+        audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_},
+                       {"mechanism", sasl_mechanism_}, {"reason", result.error}, {"detail", result.detail}});
+        client_link_.sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
+        throw Refusal{"authentication failed: " + result.detail};
+    }
+    client_link_.sasl_success(result.server_out);
+    identity_ = sasl_->identity();
+    audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", identity_->mechanism},
+                   {"user", identity_->user}, {"realm", identity_->realm}});
+    return true;
+}
+
+asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketReceived& ticket) {
+    const auto secret = ticket_key_->decrypt(ticket.ciphertext);
+    ticket_key_.reset();  // one key, one connection
+    std::variant<auth::TicketStore::Redeemed, std::string> outcome = std::string("ticket did not decrypt");
+    if (secret) {
+        const auto now = std::chrono::steady_clock::now();
+        const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
+        outcome = is_main ? gateway_.tickets.redeem_for_main(*secret, vm_->name, now)
+                          : gateway_.tickets.check_for_channel(*secret, vm_->name, link_.connection_id);
+    }
+    if (auto* reason = std::get_if<std::string>(&outcome)) {
+        audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", "ticket"},
+                       {"reason", *reason}});
+        refuse(spice::LinkError::permission_denied, "authentication failed: " + *reason);
+    }
+    auto& redeemed = std::get<auth::TicketStore::Redeemed>(outcome);
+    identity_ = redeemed.who;
+    ticket_id_ = redeemed.ticket_id;
+    audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", "ticket"},
+                   {"user", identity_->user}, {"realm", identity_->realm}});
+    co_return;
+}
+
+void SpiceConnection::authorize() {
+    policy::Request request{*identity_, vm_->name, channel_, gateway_.clock.civil_now(),
+                            core::IpAddress::parse(peer_.address().to_string())};
+    const policy::Decision decision = gateway_.policy.decide(request);
+    audit("decision", {{"vm", vm_->name}, {"channel", channel_}, {"user", identity_->user},
+                       {"realm", identity_->realm}, {"allowed", decision.allowed}, {"rule", decision.rule},
+                       {"reason", decision.reason}});
+    if (!decision.allowed) refuse(spice::LinkError::permission_denied, "denied: " + decision.reason);
+}
+
+// A secondary channel joins a live session of the same principal on the same VM, or nothing.
+void SpiceConnection::attach_to_session() {
+    session_ = gateway_.sessions.find(vm_->name, link_.connection_id);
+    if (!session_)
+        refuse(spice::LinkError::bad_connection_id,
+               "no live session " + std::to_string(link_.connection_id) + " on " + vm_->name);
+    if (!session_->who().same_principal(*identity_)) {
+        const std::string owner = session_->who().to_string();
+        session_.reset();
+        refuse(spice::LinkError::bad_connection_id, "session " + std::to_string(link_.connection_id) +
+                                                        " belongs to " + owner + ", not " + identity_->to_string());
+    }
+}
+
+asio::awaitable<void> SpiceConnection::login_upstream() {
+    std::string password;
+    try {
+        password = read_upstream_password(*vm_->spice);
+    } catch (const std::exception& e) {
+        refuse(spice::LinkError::error, e.what());
+    }
+    const auto ciphertext = auth::encrypt_ticket(upstream_reply_->pub_key, password);
+    if (!ciphertext) refuse(spice::LinkError::error, "cannot encrypt the upstream ticket (QEMU key or password length)");
+    upstream_link_->send_ticket(*ciphertext);
+    co_await flush_upstream();
+    auto event = co_await next_upstream_event();
+    if (auto* failed = std::get_if<spice::Failed>(&event))
+        refuse(spice::LinkError::error, "QEMU link failed: " + failed->detail);
+    const auto code = std::get<spice::Result>(event).code;
+    if (code != spice::LinkError::ok)  // the client's own credential was fine: not a password prompt
+        refuse(code == spice::LinkError::permission_denied ? spice::LinkError::error : code,
+               "QEMU refused the gateway's login: " + std::string(spice::to_string(code)) +
+                   (code == spice::LinkError::permission_denied ? " (check the VM's password_file)" : ""));
+}
+
+// ---- data phase ------------------------------------------------------------------------------
+
+asio::awaitable<void> SpiceConnection::relay() {
+    const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
+    if (is_main) {
+        main_filter_ = std::make_unique<MainChannelTransform>(
+            link_.common_caps.has(spice::CommonCap::mini_header),
+            [this](std::uint32_t id) { on_main_session_id(id); },
+            [this](std::uint16_t type) {
+                audit("migration_blocked", {{"vm", vm_->name}, {"message_type", type}});
+            });
+    } else {
+        session::ChannelHandle handle{id_, channel_, [self = weak_from_this()](const std::string& reason) {
+                                          if (auto s = self.lock()) s->close(reason);
+                                      }};
+        if (!session_->add_channel(std::move(handle))) {
+            close_reason_ = "session ended before the channel opened";
+            co_return;
+        }
+        audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", link_.connection_id},
+                               {"user", identity_->user}, {"realm", identity_->realm}});
+    }
+    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, counters_, main_filter_.get());
+    try {
+        // Bytes each side sent right behind the handshake belong to the data phase.
+        auto early_client = client_link_.take_excess();
+        if (!early_client.empty()) {
+            counters_.from_client += early_client.size();
+            co_await upstream_->write_all(early_client);
+        }
+        auto early_upstream = upstream_link_->take_excess();
+        if (!early_upstream.empty()) {
+            std::vector<std::uint8_t> out;
+            if (main_filter_) main_filter_->transform(early_upstream, out); else out = std::move(early_upstream);
+            co_await client_->write_all(out);
+            counters_.to_client += out.size();
+        }
+    } catch (const std::exception& e) {
+        relay_->stop(std::string("relay failed: ") + e.what());
+    }
+    const std::string reason = co_await relay_->run();
+    if (close_reason_.empty()) close_reason_ = reason;
+    if (is_main) {
+        end_session("main channel ended: " + close_reason_);
+    } else if (session_) {
+        session_->remove_channel(id_);
+    }
+}
+
+void SpiceConnection::on_main_session_id(std::uint32_t spice_session_id) {
+    auto session = std::make_shared<session::Session>(vm_->name, *identity_, spice_session_id, ticket_id_);
+    session->add_channel({id_, channel_, [self = weak_from_this()](const std::string& reason) {
+                              if (auto s = self.lock()) s->close(reason);
+                          }});
+    auto [opened, replaced] = gateway_.sessions.open(session, "taken over by " + identity_->to_string());
+    session_ = opened;
+    if (ticket_id_) gateway_.tickets.bind_session(*ticket_id_, spice_session_id);
+    for (const auto& old : replaced) {
+        audit("session_replaced", {{"vm", vm_->name}, {"session", old->spice_session_id()},
+                                   {"user", old->who().user}, {"by", identity_->to_string()}});
+        if (old->ticket_id()) gateway_.tickets.session_ended(old->spice_session_id());
+    }
+    audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", spice_session_id},
+                           {"user", identity_->user}, {"realm", identity_->realm}});
+}
+
+void SpiceConnection::end_session(const std::string& reason) {
+    if (!session_) return;
+    gateway_.sessions.remove(*session_);
+    session_->end(reason);
+    if (session_->ticket_id()) gateway_.tickets.session_ended(session_->spice_session_id());
+}
+
+// ---- plumbing --------------------------------------------------------------------------------
+
+[[noreturn]] void SpiceConnection::refuse(spice::LinkError code, std::string reason) {
+    link_error_ = code;
+    if (client_link_.closed()) throw Refusal{std::move(reason)};
+    // Before the reply the link error goes in a full-size reply; after it, in the final result.
+    if (upstream_reply_ || identity_) client_link_.finish(code); else client_link_.refuse_link(code);
+    throw Refusal{std::move(reason)};
+}
+
+asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
+    std::array<std::uint8_t, handshake_read_size> buffer;
+    for (;;) {
+        co_await flush_client();
+        if (auto event = client_link_.next_event()) co_return std::move(*event);
+        if (client_link_.closed()) throw Refusal{"link closed"};
+        const std::size_t n = co_await client_->read_some(buffer);
+        if (n == 0) throw Refusal{"client closed the connection during the handshake"};
+        client_link_.feed(std::span(buffer.data(), n));
+    }
+}
+
+asio::awaitable<spice::UpstreamEvent> SpiceConnection::next_upstream_event() {
+    std::array<std::uint8_t, handshake_read_size> buffer;
+    for (;;) {
+        if (auto event = upstream_link_->next_event()) co_return std::move(*event);
+        if (upstream_link_->closed()) refuse(spice::LinkError::error, "QEMU link closed");
+        const std::size_t n = co_await upstream_->read_some(buffer);
+        if (n == 0) refuse(spice::LinkError::error, "QEMU closed the connection during the link");
+        upstream_link_->feed(std::span(buffer.data(), n));
+    }
+}
+
+asio::awaitable<void> SpiceConnection::flush_client() {
+    auto out = client_link_.take_output();
+    if (!out.empty()) co_await client_->write_all(out);
+}
+
+asio::awaitable<void> SpiceConnection::flush_upstream() {
+    auto out = upstream_link_->take_output();
+    if (!out.empty()) co_await upstream_->write_all(out);
+}
+
+// spice-server has no deadline in its link phase (§2.6); a client that stalls anywhere before
+// the relay starts is closed when the configured handshake_timeout passes.
+void SpiceConnection::arm_handshake_deadline() {
+    deadline_.expires_after(gateway_.config.gateway.handshake_timeout);
+    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec) return;
+        self->deadline_passed_ = true;
+        self->client_->close();
+        if (self->upstream_) self->upstream_->close();
+    });
+}
+
+void SpiceConnection::audit(std::string_view event, nlohmann::json fields) {
+    fields["conn"] = id_;
+    gateway_.audit.record(event, std::move(fields));
+}
+
+void SpiceConnection::audit_close() {
+    using namespace std::chrono;
+    nlohmann::json fields = {
+        {"reason", close_reason_.empty() ? "closed" : close_reason_},
+        {"peer", endpoint_text(peer_)},
+        {"channel", channel_},
+        {"bytes_from_client", counters_.from_client.load()},
+        {"bytes_to_client", counters_.to_client.load()},
+        {"duration_ms", duration_cast<milliseconds>(steady_clock::now() - started_).count()}};
+    if (vm_) fields["vm"] = vm_->name;
+    if (identity_) {
+        fields["user"] = identity_->user;
+        fields["realm"] = identity_->realm;
+        fields["mechanism"] = identity_->mechanism;
+    }
+    if (session_) fields["session"] = session_->spice_session_id();
+    if (link_error_) fields["link_error"] = spice::to_string(*link_error_);
+    audit("close", std::move(fields));
+}
+
+}  // namespace vmgate::net

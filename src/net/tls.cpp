@@ -1,0 +1,161 @@
+#include "net/tls.hpp"
+
+#include <asio/use_awaitable.hpp>
+#include <openssl/err.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
+namespace vmgate::net {
+namespace {
+
+std::string openssl_errors() {
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        if (!out.empty()) out += "; ";
+        out += buf;
+    }
+    return out.empty() ? "unknown TLS error" : out;
+}
+
+}  // namespace
+
+std::string private_key_permission_problem(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+        return "cannot stat " + path + ": " + std::generic_category().message(errno);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+    if (st.st_mode & S_IROTH)
+        return path + " is readable by every user (mode " + mode + "); run: chmod o-rwx " + path;
+    if (st.st_mode & S_IWOTH) return path + " is writable by every user; run: chmod o-rwx " + path;
+    return "";
+}
+
+TlsServerContext::TlsServerContext(const core::TlsConfig& config) {
+    if (config.cert.empty() || config.key.empty())
+        throw std::runtime_error("[tls] cert and key are required for TLS listeners");
+    if (auto problem = private_key_permission_problem(config.key); !problem.empty())
+        throw std::runtime_error("refusing to use the TLS key: " + problem);
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + openssl_errors());
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    // Clients that just close are normal for consoles: treat a missing close_notify as EOF.
+    SSL_CTX_set_options(ctx_, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // Idle channels then hold no record buffers (memory per idle channel matters at scale).
+    SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
+    if (SSL_CTX_use_certificate_chain_file(ctx_, config.cert.c_str()) != 1) {
+        auto e = openssl_errors();
+        SSL_CTX_free(ctx_);
+        throw std::runtime_error("cannot load certificate " + config.cert + ": " + e);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx_, config.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx_) != 1) {
+        auto e = openssl_errors();
+        SSL_CTX_free(ctx_);
+        throw std::runtime_error("cannot load key " + config.key + " (or it does not match " +
+                                 config.cert + "): " + e);
+    }
+}
+
+TlsServerContext::~TlsServerContext() { SSL_CTX_free(ctx_); }
+
+TlsStream::TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context)
+    : socket_(std::move(socket)), ssl_(SSL_new(context.native())) {
+    if (!ssl_) throw TlsError("SSL_new: " + openssl_errors());
+    socket_.non_blocking(true);
+    SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+    SSL_set_accept_state(ssl_);
+}
+
+TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+// Runs an SSL_* call until it completes, waiting for socket readiness whenever OpenSSL asks.
+// Returns the call's positive result, or 0 when the peer ended the stream.
+template <class Op>
+asio::awaitable<int> TlsStream::drive(Op op) {
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        const int r = op();
+        if (r > 0) co_return r;
+        switch (SSL_get_error(ssl_, r)) {
+            case SSL_ERROR_WANT_READ:
+                co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+                break;
+            case SSL_ERROR_WANT_WRITE:
+                co_await socket_.async_wait(asio::socket_base::wait_write, asio::use_awaitable);
+                break;
+            case SSL_ERROR_ZERO_RETURN:
+                co_return 0;
+            case SSL_ERROR_SYSCALL:
+                if (errno == 0 || errno == ECONNRESET || errno == EPIPE) co_return 0;
+                throw std::system_error(errno, std::generic_category(), "TLS socket");
+            default:
+                throw TlsError(openssl_errors());
+        }
+    }
+}
+
+asio::awaitable<void> TlsStream::handshake() {
+    if (co_await drive([this] { return SSL_do_handshake(ssl_); }) == 0)
+        throw TlsError("client closed during the TLS handshake");
+}
+
+asio::awaitable<void> TlsStream::wait_readable() {
+    if (SSL_has_pending(ssl_)) co_return;
+    co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+}
+
+asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::uint8_t> buffer) {
+    std::size_t n = 0;
+    const int r = co_await drive([&] { return SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n); });
+    co_return r > 0 ? n : 0;
+}
+
+asio::awaitable<void> TlsStream::write_all(std::span<const std::uint8_t> data) {
+    while (!data.empty()) {
+        std::size_t n = 0;
+        const int r =
+            co_await drive([&] { return SSL_write_ex(ssl_, data.data(), data.size(), &n); });
+        if (r == 0) throw std::system_error(std::make_error_code(std::errc::broken_pipe));
+        data = data.subspan(n);
+    }
+}
+
+asio::awaitable<void> TlsStream::shutdown_send() {
+    // One SSL_shutdown sends close_notify; the peer's own close_notify arrives through reads.
+    try {
+        co_await drive([this] { return SSL_shutdown(ssl_) >= 0 ? 1 : -1; });
+    } catch (const std::exception&) {
+        // The peer is gone already; there is nobody left to tell.
+    }
+    std::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+}
+
+void TlsStream::close() {
+    std::error_code ignored;
+    socket_.close(ignored);
+}
+
+std::string TlsStream::server_name() const {
+    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    return name ? name : "";
+}
+
+unsigned TlsStream::cipher_bits() const {
+    return static_cast<unsigned>(SSL_get_cipher_bits(ssl_, nullptr));
+}
+
+std::string TlsStream::protocol_version() const { return SSL_get_version(ssl_); }
+
+std::string TlsStream::cipher_name() const { return SSL_get_cipher_name(ssl_); }
+
+}  // namespace vmgate::net
