@@ -71,12 +71,15 @@ asio::local::stream_protocol::acceptor bind_owner_only(asio::io_context& io, con
 
 AdminServer::AdminServer(asio::io_context& io, std::string path, Handler handler)
     : path_(std::move(path)), handler_(std::move(handler)), acceptor_(bind_owner_only(io, path_)) {
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
     asio::co_spawn(io, accept_loop(), asio::detached);
 }
 
 AdminServer::~AdminServer() {
     stop();
-    ::unlink(path_.c_str());
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(path_.c_str());
 }
 
 void AdminServer::stop() {

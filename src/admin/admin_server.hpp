@@ -8,6 +8,8 @@
 #include <asio/local/stream_protocol.hpp>
 #include <nlohmann/json.hpp>
 
+#include <sys/types.h>
+
 #include <functional>
 #include <string>
 
@@ -31,6 +33,7 @@ private:
 
     std::string path_;
     Handler handler_;
+    ino_t inode_ = 0;  // of the socket we bound: a successor's socket at the same path is not ours
     asio::local::stream_protocol::acceptor acceptor_;
 };
 

@@ -44,7 +44,7 @@ AuditLog::~AuditLog() {
 
 void AuditLog::record(std::string_view event, nlohmann::json fields) {
     nlohmann::json line = {{"ts", utc_timestamp()}, {"event", event}};
-    line.update(fields);
+    if (fields.is_object()) line.update(fields);
     // Replace invalid UTF-8 (a SASL user name is client-chosen bytes) instead of throwing.
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     text += '\n';

@@ -1,5 +1,7 @@
 #include "auth/sasl_server.hpp"
 
+#include <algorithm>
+
 #include <sasl/sasl.h>
 
 #include <limits>
@@ -7,6 +9,37 @@
 namespace vmgate::auth {
 
 namespace {
+
+// PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd.
+std::string plain_authcid(std::span<const uint8_t> in) {
+    const auto first = std::find(in.begin(), in.end(), uint8_t{0});
+    if (first == in.end()) return "";
+    const auto second = std::find(first + 1, in.end(), uint8_t{0});
+    return std::string(first + 1, second);
+}
+
+// SCRAM client-first (RFC 5802): gs2-header "n,," then "n=NAME,r=...", with "=2C" and "=3D"
+// standing for ',' and '='.
+std::string scram_username(std::span<const uint8_t> in) {
+    const std::string text(in.begin(), in.end());
+    const auto header_end = text.find(',', text.find(',') + 1);
+    if (header_end == std::string::npos || text.compare(header_end + 1, 2, "n=") != 0) return "";
+    const std::string raw = text.substr(header_end + 3, text.find(',', header_end + 3) - header_end - 3);
+    std::string name;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw.compare(i, 3, "=2C") == 0) { name += ','; i += 2; }
+        else if (raw.compare(i, 3, "=3D") == 0) { name += '='; i += 2; }
+        else name += raw[i];
+    }
+    return name;
+}
+
+std::string claimed_user_name(std::string_view mechanism, std::span<const uint8_t> in) {
+    if (mechanism == "PLAIN") return plain_authcid(in);
+    if (mechanism.starts_with("SCRAM-")) return scram_username(in);
+    return "";
+}
+
 
 constexpr const char* kRefusal = "authentication failed";
 
@@ -70,6 +103,7 @@ StepResult SaslServerSession::start(std::string_view mechanism,
     if (phase_ != Phase::ready) return refuse("SASL exchange already started");
     if (!token_fits(client_in)) return refuse("client data too large");
     phase_ = Phase::started;
+    if (client_in) claimed_user_ = claimed_user_name(mechanism, *client_in);
     const std::string mech(mechanism);  // Cyrus wants it NUL-terminated
     const char* out = nullptr;
     unsigned out_len = 0;

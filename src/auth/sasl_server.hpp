@@ -46,6 +46,9 @@ public:
 
     // After a step returned ok: who authenticated. Empty before.
     const core::Identity& identity() const { return identity_; }
+    // The user name the client's first message claimed (PLAIN authcid, SCRAM n=), so that the
+    // audit record of a failed attempt says whose password was tried. Not authenticated.
+    const std::string& claimed_user() const { return claimed_user_; }
 
 private:
     enum class Phase { ready, started, done, failed };
@@ -59,6 +62,7 @@ private:
     std::string setup_error_;  // why conn_ is null
     Phase phase_ = Phase::ready;
     core::Identity identity_;
+    std::string claimed_user_;
 };
 
 }  // namespace vmgate::auth

@@ -248,6 +248,8 @@ void Gateway::start() {
     unsigned n = s.config.gateway.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) s.workers.push_back(std::make_unique<Worker>());
+    // Before any port opens: a SIGTERM from then on is an orderly shutdown, never a kill.
+    s.signals = std::make_unique<asio::signal_set>(s.main_io, SIGINT, SIGTERM);
     s.bind_listeners();
     if (!s.config.gateway.admin_socket.empty())
         s.admin = std::make_unique<admin::AdminServer>(
@@ -259,7 +261,6 @@ void Gateway::start() {
 
 int Gateway::run_until_signal() {
     State& s = *state_;
-    s.signals = std::make_unique<asio::signal_set>(s.main_io, SIGINT, SIGTERM);
     s.signals->async_wait([&s](std::error_code ec, int signal) {
         if (ec) return;
         spdlog::info("signal {} received", signal);
@@ -270,7 +271,7 @@ int Gateway::run_until_signal() {
         w->io.stop();
         if (w->thread.joinable()) w->thread.join();
     }
-    s.audit_log->record("stop", {});
+    s.audit_log->record("stop", nlohmann::json::object());
     return 0;
 }
 

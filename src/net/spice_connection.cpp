@@ -262,7 +262,8 @@ bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
     }
     if (result.status == Status::failed) {
         audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_},
-                       {"mechanism", sasl_mechanism_}, {"reason", result.error}, {"detail", result.detail}});
+                       {"mechanism", sasl_mechanism_}, {"user", sasl_->claimed_user()},
+                       {"reason", result.error}, {"detail", result.detail}});
         client_link_.sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
         throw Refusal{"authentication failed: " + result.detail};
     }
@@ -367,10 +368,7 @@ asio::awaitable<void> SpiceConnection::relay() {
     try {
         // Bytes each side sent right behind the handshake belong to the data phase.
         auto early_client = client_link_.take_excess();
-        if (!early_client.empty()) {
-            counters_.from_client += early_client.size();
-            co_await upstream_->write_all(early_client);
-        }
+        if (!early_client.empty()) co_await upstream_->write_all(early_client);  // counted when read
         auto early_upstream = upstream_link_->take_excess();
         if (!early_upstream.empty()) {
             std::vector<std::uint8_t> out;
@@ -432,6 +430,7 @@ asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
         if (client_link_.closed()) throw Refusal{"link closed"};
         const std::size_t n = co_await client_->read_some(buffer);
         if (n == 0) throw Refusal{"client closed the connection during the handshake"};
+        counters_.from_client += n;
         client_link_.feed(std::span(buffer.data(), n));
     }
 }
@@ -449,7 +448,9 @@ asio::awaitable<spice::UpstreamEvent> SpiceConnection::next_upstream_event() {
 
 asio::awaitable<void> SpiceConnection::flush_client() {
     auto out = client_link_.take_output();
-    if (!out.empty()) co_await client_->write_all(out);
+    if (out.empty()) co_return;
+    co_await client_->write_all(out);
+    counters_.to_client += out.size();
 }
 
 asio::awaitable<void> SpiceConnection::flush_upstream() {

@@ -249,6 +249,13 @@ TEST_P(SaslTest, WrongPasswordFails) {
     EXPECT_TRUE(server.identity().user.empty());
 }
 
+// The audit record of a failed attempt names the user whose password was tried.
+TEST_P(SaslTest, FailedAttemptKeepsTheClaimedUserName) {
+    auto server = new_session();
+    EXPECT_EQ(login(GetParam(), "alice", "wrong", server).status, Status::failed);
+    EXPECT_EQ(server.claimed_user(), "alice");
+}
+
 TEST_P(SaslTest, UnknownUserFailsWithTheSameError) {
     const auto wrong_password = login(GetParam(), "alice", "wrong");
     const auto unknown_user = login(GetParam(), "mallory", "alice-secret");
@@ -290,6 +297,13 @@ TEST(Sasl, PlainWireExampleFromTheSpec) {
     ASSERT_EQ(result.status, Status::ok) << result.detail;
     EXPECT_FALSE(result.server_out.has_value());
     EXPECT_EQ(server.identity().user, "alice");
+}
+
+TEST(Sasl, ClaimedUserDecodesScramEscapes) {
+    auto server = new_session();
+    const auto client_in = bytes(std::string_view("n,,n=a=2Cb=3Dc,r=abcdefgh"));
+    server.start("SCRAM-SHA-256", client_in);
+    EXPECT_EQ(server.claimed_user(), "a,b=c");
 }
 
 TEST(Sasl, PlainCannotActAsAnotherUser) {

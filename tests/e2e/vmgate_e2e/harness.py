@@ -1,0 +1,1055 @@
+"""Process harness for vmgate's end-to-end tests.
+
+Everything is real and local: QEMU (TCG, no disk, SeaBIOS screen), the vmgate binary, Cyrus SASL
+tools (saslpasswd2, saslauthd), the openssl CLI, and our spice-gtk client (spice_client.py) run
+as a subprocess. Only 127.0.0.1 / localhost is used.
+
+Every process started here is registered and stopped by its PID (SIGTERM, then SIGKILL): by the
+context managers, by class cleanups, and as a last resort at interpreter exit (a SIGTERM sent to
+the test process, e.g. by a ctest timeout, is turned into a normal exit so that this still runs).
+
+Environment:
+    VMGATE_BIN         the vmgate binary (set by ctest); default SOURCE/build/vmgate
+    VMGATE_SOURCE_DIR  the source tree (set by ctest)
+    VMGATE_E2E_KEEP=1  keep the temporary directories for inspection
+"""
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+E2E_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/e2e
+SOURCE_DIR = os.environ.get("VMGATE_SOURCE_DIR") or os.path.dirname(os.path.dirname(E2E_DIR))
+PYTHON = "/usr/bin/python3"  # Debian's python, which has python3-gi (a pyenv python does not)
+QEMU = "qemu-system-x86_64"
+LOG_TAIL_LINES = 150
+
+# SPICE link protocol constants (spice-protocol.md section 2)
+SPICE_MAGIC = b"REDQ"
+SPICE_VERSION_MAJOR = 2
+SPICE_VERSION_MINOR = 2
+LINK_HEADER_SIZE = 16
+LINK_REPLY_SIZE = 178
+LINK_ERROR_REPLY_SIZE = LINK_HEADER_SIZE + LINK_REPLY_SIZE  # 194
+LINK_ERR_OK = 0
+LINK_ERR_ERROR = 1
+LINK_ERR_INVALID_MAGIC = 2
+LINK_ERR_INVALID_DATA = 3
+LINK_ERR_VERSION_MISMATCH = 4
+LINK_ERR_NEED_SECURED = 5
+LINK_ERR_PERMISSION_DENIED = 7
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------------------------
+
+_live_processes = []  # Popen objects not yet stopped
+_live_lock = threading.Lock()
+
+
+def _register(proc):
+    with _live_lock:
+        _live_processes.append(proc)
+
+
+def stop_process(proc, term_timeout=5.0, sig=signal.SIGTERM):
+    """Stop one process we started, by its PID: SIGTERM (or `sig`), wait, then SIGKILL.
+
+    Returns the exit status (negative for a signal, as Popen does)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=term_timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    with _live_lock:
+        if proc in _live_processes:
+            _live_processes.remove(proc)
+    return proc.returncode
+
+
+def _stop_all_at_exit():
+    with _live_lock:
+        procs = list(_live_processes)
+    for proc in reversed(procs):
+        with contextlib.suppress(Exception):
+            stop_process(proc, term_timeout=3.0)
+
+
+atexit.register(_stop_all_at_exit)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # runs the atexit handler above
+
+
+if threading.current_thread() is threading.main_thread():
+    with contextlib.suppress(ValueError):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def start_process(argv, log_path, env=None, stdin=subprocess.DEVNULL, cwd=None):
+    """Start argv with stdout and stderr appended to log_path; registered for cleanup."""
+    log = open(log_path, "ab")
+    try:
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=cwd, start_new_session=True)
+    finally:
+        log.close()
+    _register(proc)
+    return proc
+
+
+def read_tail(path, lines=LOG_TAIL_LINES):
+    try:
+        with open(path, "r", errors="replace") as f:
+            content = f.readlines()
+    except OSError as exc:
+        return "<cannot read %s: %s>" % (path, exc)
+    head = "" if len(content) <= lines else "... (%d earlier lines)\n" % (len(content) - lines)
+    return head + "".join(content[-lines:])
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    """Poll predicate() until it returns a truthy value; return it, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------
+# ports and sockets
+# ---------------------------------------------------------------------------------------------
+
+_ports_handed_out = set()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (never the same one twice per run)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
+    raise RuntimeError("no free port found")
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return inodes
+    for name in names:
+        with contextlib.suppress(OSError):
+            target = os.readlink(os.path.join(fd_dir, name))
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def listening_ports(pid):
+    """TCP ports in LISTEN state whose sockets belong to process `pid` (read from /proc).
+
+    Used instead of test connections so that waiting for readiness leaves no trace in
+    vmgate's audit log."""
+    inodes = _socket_inodes(pid)
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def is_unix_socket(path):
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# PKI and SASL databases
+# ---------------------------------------------------------------------------------------------
+
+class Pki:
+    def __init__(self, directory):
+        self.dir = directory
+        self.ca_cert = os.path.join(directory, "ca-cert.pem")
+        self.ca_key = os.path.join(directory, "ca-key.pem")
+        self.cert = os.path.join(directory, "server-cert.pem")
+        self.key = os.path.join(directory, "server-key.pem")
+
+
+def _run_checked(argv, input_bytes=None, what=None):
+    res = subprocess.run(argv, input=input_bytes, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if res.returncode != 0:
+        raise RuntimeError("%s failed (rc %d): %s\n%s" % (
+            what or argv[0], res.returncode, " ".join(argv),
+            (res.stdout + res.stderr).decode(errors="replace")))
+    return res.stdout.decode(errors="replace")
+
+
+def make_pki(directory, cn="localhost", san="DNS:localhost,IP:127.0.0.1"):
+    """A test CA and a server certificate for `cn` signed by it (openssl CLI). Keys are 0600.
+
+    Returns a Pki with ca_cert, cert and key paths (names as QEMU's x509-dir expects)."""
+    os.makedirs(directory, exist_ok=True)
+    pki = Pki(directory)
+    csr = os.path.join(directory, "server.csr")
+    ext = os.path.join(directory, "server.ext")
+    old_umask = os.umask(0o077)
+    try:
+        _run_checked(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                      "-subj", "/CN=vmgate e2e test CA", "-keyout", pki.ca_key, "-out", pki.ca_cert,
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign"], what="openssl CA")
+        _run_checked(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/O=vmgate e2e/CN=%s" % cn,
+                      "-keyout", pki.key, "-out", csr], what="openssl server key")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "keyUsage=digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "subjectAltName=%s\n" % san)
+        _run_checked(["openssl", "x509", "-req", "-in", csr, "-CA", pki.ca_cert, "-CAkey", pki.ca_key,
+                      "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", pki.cert],
+                     what="openssl sign")
+    finally:
+        os.umask(old_umask)
+    for path in (csr, ext):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    os.chmod(pki.key, 0o600)
+    os.chmod(pki.ca_key, 0o600)
+    for path in (pki.ca_cert, pki.cert):
+        os.chmod(path, 0o644)
+    _run_checked(["openssl", "verify", "-CAfile", pki.ca_cert, pki.cert], what="openssl verify")
+    return pki
+
+
+def make_sasldb(path, users, realm=None, appname="spice"):
+    """Add users {name: password} to the Cyrus sasldb at `path` with the real saslpasswd2.
+
+    Runs `saslpasswd2 -p -c -f PATH [-u REALM] -a spice USER` per user, the password on stdin.
+    Without a realm saslpasswd2 uses the host name, as Cyrus does. Can be called again on the
+    same file to add users of another realm. Returns path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    for user, password in users.items():
+        argv = ["saslpasswd2", "-p", "-c", "-f", path]
+        if realm:
+            argv += ["-u", realm]
+        argv += ["-a", appname, user]
+        _run_checked(argv, input_bytes=password.encode(), what="saslpasswd2")
+    return path
+
+
+def sasldb_entries(path):
+    """['alice@REALM: userPassword', ...] as listed by sasldblistusers2."""
+    out = _run_checked(["sasldblistusers2", "-f", path], what="sasldblistusers2")
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# QEMU
+# ---------------------------------------------------------------------------------------------
+
+class Qemu:
+    """A TCG QEMU with a QXL display and SPICE, stopped by PID (context manager).
+
+    Default: a unix socket without ticketing (`upstream` = "unix:SOCK"). With tcp_port (and
+    usually password): `-object secret,id=pw,data=PW -spice port=N,addr=127.0.0.1,password-secret=pw`
+    (`upstream` = "tcp:127.0.0.1:N")."""
+
+    def __init__(self, workdir, name="vm1", tcp_port=None, password=None, spice_opts=None, env=None,
+                 wait_port=None):
+        self.workdir = workdir
+        self.name = name
+        self.tcp_port = tcp_port
+        self.password = password
+        self.spice_opts = spice_opts  # full -spice value, for special setups (TLS, SASL)
+        self.env = env
+        self.wait_port = wait_port or tcp_port
+        self.socket_path = None if (tcp_port or spice_opts) else os.path.join(workdir, "%s.spice.sock" % name)
+        self.log_path = os.path.join(workdir, "qemu-%s.log" % name)
+        self.proc = None
+
+    @property
+    def upstream(self):
+        if self.tcp_port:
+            return "tcp:127.0.0.1:%d" % self.tcp_port
+        return "unix:%s" % self.socket_path
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def argv(self):
+        argv = [QEMU, "-name", self.name, "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults",
+                "-no-user-config", "-nic", "none", "-display", "none", "-vga", "qxl"]
+        if self.password is not None:
+            argv += ["-object", "secret,id=pw,data=%s" % self.password]
+        if self.spice_opts:
+            spice = self.spice_opts
+        elif self.tcp_port:
+            spice = "port=%d,addr=127.0.0.1" % self.tcp_port
+        else:
+            spice = "unix=on,addr=%s" % self.socket_path
+        if not self.spice_opts:
+            spice += ",password-secret=pw" if self.password is not None else ",disable-ticketing=on"
+        return argv + ["-spice", spice]
+
+    def start(self, timeout=20.0):
+        if self.socket_path and os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = start_process(self.argv(), self.log_path, env=env)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("QEMU %s exited with %s:\n%s" % (
+                    self.name, self.proc.returncode, read_tail(self.log_path)))
+            if self.wait_port:
+                return self.wait_port in listening_ports(self.proc.pid)
+            return is_unix_socket(self.socket_path)
+        try:
+            wait_until(ready, timeout, what="QEMU %s SPICE socket" % self.name)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        return stop_process(self.proc)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML (just enough for vmgate's configuration)
+# ---------------------------------------------------------------------------------------------
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError("cannot write %r as TOML" % (value,))
+
+
+def _is_table_array(value):
+    return isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value)
+
+
+def _toml_table(prefix, table, out):
+    for key, value in table.items():
+        if not isinstance(value, dict) and not _is_table_array(value):
+            out.append("%s = %s" % (key, _toml_value(value)))
+    for key, value in table.items():
+        name = "%s.%s" % (prefix, key) if prefix else key
+        if isinstance(value, dict):
+            out.append("")
+            out.append("[%s]" % name)
+            _toml_table(name, value, out)
+        elif _is_table_array(value):
+            for item in value:
+                out.append("")
+                out.append("[[%s]]" % name)
+                _toml_table(name, item, out)
+
+
+def to_toml(doc):
+    """Serialise nested dicts/lists (tables, arrays of tables, scalars, arrays) to TOML text."""
+    out = []
+    _toml_table("", doc, out)
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# vmgate
+# ---------------------------------------------------------------------------------------------
+
+def spice_listener(port, vm, tls=True, auth=None):
+    """One [[listener]] table for a SPICE listener on 127.0.0.1:port routed to `vm`."""
+    listener = {"protocol": "spice", "address": "127.0.0.1:%d" % port, "tls": tls, "vm": vm}
+    if auth is not None:
+        listener["auth"] = list(auth)
+    return listener
+
+
+def vm_entry(name, upstream, users=(), password_file=None, **extra):
+    """One [[vm]] table; `users` becomes a single [[vm.allow]] rule (none: nobody may connect)."""
+    vm = {"name": name, "spice": upstream}
+    if password_file:
+        vm["password_file"] = password_file
+    vm.update(extra)
+    if users:
+        vm["allow"] = [{"users": list(users)}]
+    return vm
+
+
+def gateway_config(pki, listeners, vms, sasl=None, gateway=None):
+    config = {"gateway": dict(gateway or {}), "tls": {"cert": pki.cert, "key": pki.key}}
+    if sasl is not None:
+        config["sasl"] = dict(sasl)
+    config["listener"] = list(listeners)
+    config["vm"] = list(vms)
+    return config
+
+
+def write_secret(path, text):
+    """Write a file readable by its owner only (e.g. an upstream password_file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def vmgate_bin():
+    path = os.environ.get("VMGATE_BIN") or os.path.join(SOURCE_DIR, "build", "vmgate")
+    return path
+
+
+def require_vmgate():
+    """The vmgate binary path; raise SkipTest if VMGATE_BIN is unset and no build exists."""
+    path = vmgate_bin()
+    if not os.access(path, os.X_OK):
+        if os.environ.get("VMGATE_BIN"):
+            raise RuntimeError("VMGATE_BIN=%s is not an executable file" % path)
+        raise unittest.SkipTest("no vmgate binary: set VMGATE_BIN (ctest does) or build %s" % path)
+    return path
+
+
+def vmgate_ticket(config, user, vm, ttl="60s"):
+    """`vmgate ticket --config FILE --user U --vm V --ttl TTL` -> the ticket (stdout, stripped)."""
+    config_path = config.config_path if isinstance(config, Gateway) else config
+    argv = [require_vmgate(), "ticket", "--config", config_path, "--user", user, "--vm", vm, "--ttl", ttl]
+    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    if res.returncode != 0:
+        raise RuntimeError("vmgate ticket failed (rc %d): %s\nstdout: %s\nstderr: %s" % (
+            res.returncode, " ".join(argv), res.stdout.decode(errors="replace"),
+            res.stderr.decode(errors="replace")))
+    ticket = res.stdout.decode().strip()
+    if not ticket:
+        raise RuntimeError("vmgate ticket printed nothing: %s" % " ".join(argv))
+    return ticket
+
+
+class Gateway:
+    """`vmgate serve --config FILE` with a generated TOML config (context manager).
+
+    `config` is a dict shaped like the TOML file ({"gateway": {...}, "tls": {...}, "sasl": {...},
+    "listener": [...], "vm": [{..., "allow": [...]}]}). The [gateway] keys state_dir, audit_log,
+    admin_socket and handshake_timeout ("3s") are filled in when missing."""
+
+    def __init__(self, workdir, config, name="gw"):
+        self.name = name
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self.config = config
+        gw = config.setdefault("gateway", {})
+        gw.setdefault("state_dir", os.path.join(self.dir, "state"))
+        gw.setdefault("audit_log", os.path.join(self.dir, "audit.jsonl"))
+        gw.setdefault("admin_socket", os.path.join(self.dir, "admin.sock"))
+        gw.setdefault("handshake_timeout", "3s")
+        os.makedirs(gw["state_dir"], exist_ok=True)
+        self.audit_path = gw["audit_log"]
+        self.config_path = os.path.join(self.dir, "vmgate.toml")
+        self.log_path = os.path.join(self.dir, "vmgate.log")
+        self.proc = None
+        self.ports = [int(l["address"].rsplit(":", 1)[1]) for l in config.get("listener", [])]
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write(to_toml(self.config))
+        return self.config_path
+
+    def start(self, timeout=20.0):
+        binary = require_vmgate()
+        self.write_config()
+        with open(self.log_path, "ab") as f:
+            f.write(b"==== %s serve --config %s\n" % (binary.encode(), self.config_path.encode()))
+        self.proc = start_process([binary, "serve", "--config", self.config_path], self.log_path)
+        wanted = set(self.ports)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("vmgate serve exited with %s before listening.\nconfig:\n%s\nlog:\n%s" % (
+                    self.proc.returncode, to_toml(self.config), read_tail(self.log_path)))
+            return wanted <= listening_ports(self.proc.pid)
+        try:
+            wait_until(ready, timeout, what="vmgate listeners %s" % sorted(wanted))
+        except TimeoutError as exc:
+            missing = wanted - listening_ports(self.proc.pid)
+            self.stop()
+            raise RuntimeError("%s; not listening on %s.\nlog:\n%s" % (exc, sorted(missing), read_tail(self.log_path)))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        return stop_process(self.proc, sig=sig)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # ---- CLI ---------------------------------------------------------------------------------
+    def ticket(self, user, vm, ttl="60s"):
+        return vmgate_ticket(self.config_path, user, vm, ttl)
+
+    # ---- logs --------------------------------------------------------------------------------
+    def log_tail(self, lines=LOG_TAIL_LINES):
+        return read_tail(self.log_path, lines)
+
+    def audit_lines(self):
+        try:
+            with open(self.audit_path, "r", errors="replace") as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def audit_tail(self, lines=60):
+        return "\n".join(self.audit_lines()[-lines:])
+
+    def audit_mark(self):
+        """Number of audit lines so far; pass it as `since` to look only at later events."""
+        return len(self.audit_lines())
+
+    def audit_events(self, event=None, since=0, **match):
+        """Parsed audit records (after line `since`), optionally only `event` and those whose
+        fields equal every keyword given (e.g. conn=5, channel="main")."""
+        events = []
+        for number, line in enumerate(self.audit_lines()[since:], start=since):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise AssertionError("audit line %d is not JSON (%s): %r" % (number + 1, exc, line))
+            if event is not None and record.get("event") != event:
+                continue
+            if any(record.get(k) != v for k, v in match.items()):
+                continue
+            events.append(record)
+        return events
+
+    def wait_audit(self, event=None, since=0, timeout=5.0, count=1, **match):
+        """Wait until at least `count` matching records exist; return them all."""
+        try:
+            return wait_until(lambda: (lambda ev: ev if len(ev) >= count else None)(
+                self.audit_events(event, since, **match)), timeout,
+                what="%d audit %r record(s) matching %r" % (count, event, match))
+        except TimeoutError as exc:
+            raise AssertionError("%s\naudit tail:\n%s" % (exc, self.audit_tail()))
+
+    def conns_since(self, since):
+        """Connection numbers accepted after audit line `since`, in order."""
+        return [e.get("conn") for e in self.audit_events("accept", since)]
+
+    def conn_of_peer_port(self, local_port, since=0, timeout=5.0):
+        """The audit connection number whose accept.peer is 127.0.0.1:<local_port>."""
+        def find():
+            for e in self.audit_events("accept", since):
+                if str(e.get("peer", "")).endswith(":%d" % local_port):
+                    return e
+            return None
+        try:
+            return wait_until(find, timeout, what="audit accept from port %d" % local_port)["conn"]
+        except TimeoutError as exc:
+            raise AssertionError("%s\naudit tail:\n%s" % (exc, self.audit_tail()))
+
+    def wait_all_closed(self, since, timeout=8.0):
+        """Wait until every connection accepted after `since` has its "close" record; return
+        {conn: [close records]} so callers can also check there is exactly one each."""
+        def closed():
+            conns = self.conns_since(since)
+            closes = {}
+            for e in self.audit_events("close", since):
+                closes.setdefault(e.get("conn"), []).append(e)
+            if conns and all(c in closes for c in conns):
+                return {c: closes[c] for c in conns}
+            return None
+        try:
+            return wait_until(closed, timeout, what="a close record for every connection")
+        except TimeoutError as exc:
+            raise AssertionError("%s\naudit since mark:\n%s" % (
+                exc, "\n".join(self.audit_lines()[since:])))
+
+
+# ---------------------------------------------------------------------------------------------
+# saslauthd
+# ---------------------------------------------------------------------------------------------
+
+class Saslauthd:
+    """A private `saslauthd -a sasldb` serving the sasldb at `sasldb_path` (context manager).
+
+    saslauthd's sasldb backend takes no path option: it opens the compile-time default
+    /etc/sasldb2 (its minimal SASL utils answer no SASL_CB_GETOPT, so `sasldb_path` is never
+    asked for, and -O is not used by this backend). To serve a test database without touching
+    /etc, saslauthd runs in a private mount namespace (`unshare -m --propagation private`) in
+    which the test file is bind-mounted over /etc/sasldb2. The bind mount is invisible to every
+    other process and disappears with saslauthd. Needs root (CAP_SYS_ADMIN) and an existing
+    /etc/sasldb2 to mount over; otherwise `skip_reason()` explains why it cannot run.
+
+    saslauthd must run in its own process group (start_process does that): on SIGTERM it
+    signals its whole process group, which would otherwise include the test runner.
+    With -d it logs every request to stderr ("auth success: [user=alice] [service=spice] ...")."""
+
+    SYSTEM_SASLDB = "/etc/sasldb2"
+
+    def __init__(self, workdir, sasldb_path, name="saslauthd"):
+        self.sasldb_path = sasldb_path
+        self.mux_dir = os.path.join(workdir, name)
+        self.mux_path = os.path.join(self.mux_dir, "mux")
+        self.log_path = os.path.join(workdir, "%s.log" % name)
+        self.proc = None
+
+    @classmethod
+    def skip_reason(cls):
+        for tool in ("saslauthd", "unshare", "mount", "testsaslauthd"):
+            if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
+                return "%s not installed" % tool
+        if os.geteuid() != 0:
+            return "saslauthd's sasldb backend only reads %s; serving a test database needs a " \
+                   "private mount namespace (root)" % cls.SYSTEM_SASLDB
+        if not os.path.isfile(cls.SYSTEM_SASLDB):
+            return "%s does not exist, so there is nothing to bind-mount over" % cls.SYSTEM_SASLDB
+        return None
+
+    def argv(self):
+        inner = 'mount --bind "$1" %s && exec saslauthd -a sasldb -m "$2" -n 1 -d' % self.SYSTEM_SASLDB
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, "sh",
+                self.sasldb_path, self.mux_dir]
+
+    def start(self, timeout=10.0):
+        os.makedirs(self.mux_dir, exist_ok=True)
+        self.proc = start_process(self.argv(), self.log_path)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("saslauthd exited with %s:\n%s" % (self.proc.returncode, read_tail(self.log_path)))
+            return is_unix_socket(self.mux_path)
+        try:
+            wait_until(ready, timeout, what="saslauthd socket %s" % self.mux_path)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def check(self, user, password, service="spice", realm=None):
+        """testsaslauthd against this daemon: True for OK."""
+        argv = ["testsaslauthd", "-f", self.mux_path, "-u", user, "-p", password, "-s", service]
+        if realm is not None:
+            argv += ["-r", realm]
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        return res.returncode == 0 and b"OK" in res.stdout
+
+    def log_text(self):
+        return read_tail(self.log_path, 400)
+
+    def log_size(self):
+        with contextlib.suppress(OSError):
+            return os.path.getsize(self.log_path)
+        return 0
+
+    def log_since(self, offset):
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        return stop_process(self.proc)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# the spice-gtk client, as a subprocess
+# ---------------------------------------------------------------------------------------------
+
+class ClientResult:
+    def __init__(self, argv, rc, stdout, stderr, elapsed):
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+        self.result = next((l for l in stdout.splitlines() if l.startswith("RESULT")), "<no RESULT line>")
+
+    def __str__(self):
+        return "rc=%s %s (%.2fs)\nstderr:\n%s" % (self.rc, self.result, self.elapsed, self.stderr[-3000:])
+
+
+def client_env(home):
+    """Environment for a client process: HOME and XDG_* inside `home`, our package importable."""
+    dirs = {"HOME": home,
+            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+            "XDG_CACHE_HOME": os.path.join(home, ".cache"),
+            "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
+            "XDG_STATE_HOME": os.path.join(home, ".local", "state"),
+            "XDG_RUNTIME_DIR": os.path.join(home, "runtime")}
+    for path in dirs.values():
+        os.makedirs(path, exist_ok=True)
+    os.chmod(dirs["XDG_RUNTIME_DIR"], 0o700)
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "LANG", "LC_ALL", "TZ", "SPICE_DEBUG", "G_MESSAGES_DEBUG")}
+    env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    env.update(dirs)
+    env["PYTHONPATH"] = E2E_DIR
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def client_argv(host="localhost", tls_port=None, port=None, uri=None, ca_file=None, username=None,
+                password=None, timeout=20.0, unix=None, extra=()):
+    argv = [PYTHON, "-m", "vmgate_e2e.spice_client", "--timeout", str(timeout)]
+    if uri:
+        argv += ["--uri", uri]
+    if unix:
+        argv += ["--unix", unix]
+    elif host and not uri:
+        argv += ["--host", host]
+    if tls_port:
+        argv += ["--tls-port", str(tls_port)]
+    if port:
+        argv += ["--port", str(port)]
+    if ca_file:
+        argv += ["--ca-file", ca_file]
+    if username is not None:
+        argv += ["--username", username]
+    if password is not None:
+        argv += ["--password", password]
+    return argv + list(extra)
+
+
+def run_client(home, timeout=20.0, **kw):
+    """Run the spice-gtk client to completion; returns a ClientResult (rc, RESULT line, stderr)."""
+    argv = client_argv(timeout=timeout, **kw)
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=E2E_DIR,
+                             env=client_env(home), timeout=timeout + 30, start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        return ClientResult(argv, "killed", (exc.stdout or b"").decode(errors="replace"),
+                            (exc.stderr or b"").decode(errors="replace"), time.monotonic() - t0)
+    return ClientResult(argv, res.returncode, res.stdout.decode(errors="replace"),
+                        res.stderr.decode(errors="replace"), time.monotonic() - t0)
+
+
+class HeldClient:
+    """A client started with --hold-stdin: it connects, prints READY after its first frame, and
+    keeps the session until finish() closes its stdin (with --roundtrip it then proves the
+    session still works both ways). Stopped by PID on cleanup."""
+
+    def __init__(self, home, roundtrip=True, timeout=20.0, **kw):
+        extra = list(kw.pop("extra", ())) + ["--hold-stdin"] + (["--roundtrip"] if roundtrip else [])
+        self.argv = client_argv(timeout=timeout, extra=extra, **kw)
+        self.home = home
+        self.timeout = timeout
+        self.proc = None
+        self.stderr_path = os.path.join(home, "held-client.stderr")
+        self.ready_line = None
+        self.result = None
+
+    def start(self):
+        self.stderr_file = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr_file, cwd=E2E_DIR, env=client_env(self.home),
+                                     start_new_session=True)
+        _register(self.proc)
+        self.ready_line = self._readline(self.timeout + 10)
+        if not self.ready_line.startswith("READY"):
+            out = self.ready_line
+            if self.proc.poll() is not None:
+                out += self.proc.stdout.read().decode(errors="replace")
+            self.stop()
+            raise AssertionError("held client did not get its first frame: rc=%s %s\nstderr:\n%s" % (
+                self.proc.returncode, out.strip(), read_tail(self.stderr_path, 40)))
+        return self
+
+    def _readline(self, timeout):
+        box = []
+        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        return box[0].decode(errors="replace").strip() if box else ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def finish(self, timeout=None):
+        """Close stdin (ends the hold), wait; returns a ClientResult (the same one if called again)."""
+        if self.result is not None:
+            return self.result
+        t0 = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, OSError, AttributeError):
+            self.proc.stdin.close()
+        self.proc.stdin = None  # communicate() must not touch the closed pipe
+        try:
+            out, _ = self.proc.communicate(timeout=timeout or self.timeout + 10)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            out = b""
+        self.stderr_file.close()
+        with _live_lock:
+            if self.proc in _live_processes:
+                _live_processes.remove(self.proc)
+        self.result = ClientResult(self.argv, self.proc.returncode,
+                                   self.ready_line + "\n" + out.decode(errors="replace"),
+                                   read_tail(self.stderr_path, 40), time.monotonic() - t0)
+        return self.result
+
+    def stop(self):
+        stop_process(self.proc, term_timeout=2.0)
+        for f in (self.stderr_file, self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(Exception):
+                if f is not None:
+                    f.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# raw SPICE link messages (for the bad-input and NEED_SECURED tests)
+# ---------------------------------------------------------------------------------------------
+
+def link_message(channel_type=1, channel_id=0, connection_id=0, common_caps=(0x0D,), channel_caps=(0x0F,),
+                 magic=SPICE_MAGIC, major=SPICE_VERSION_MAJOR, minor=SPICE_VERSION_MINOR,
+                 size=None, num_common=None, num_channel=None, caps_offset=18):
+    """SpiceLinkHeader + SpiceLinkMess + caps, as spice-gtk sends it (defaults: a SASL-capable
+    main channel). Every field can be overridden to build malformed links."""
+    import struct
+    caps = b"".join(struct.pack("<I", c) for c in list(common_caps) + list(channel_caps))
+    body = struct.pack("<IBBIII", connection_id, channel_type, channel_id,
+                       len(common_caps) if num_common is None else num_common,
+                       len(channel_caps) if num_channel is None else num_channel,
+                       caps_offset) + caps
+    header = magic + struct.pack("<III", major, minor, len(body) if size is None else size)
+    return header + body
+
+
+def parse_link_reply(data):
+    """(magic, major, minor, size, error, rest_of_reply) from the first 20+ bytes of a reply."""
+    import struct
+    if len(data) < LINK_HEADER_SIZE + 4:
+        raise AssertionError("link reply too short: %d bytes: %r" % (len(data), data))
+    magic = data[:4]
+    major, minor, size = struct.unpack("<III", data[4:16])
+    (error,) = struct.unpack("<I", data[16:20])
+    return magic, major, minor, size, error, data[20:LINK_HEADER_SIZE + size]
+
+
+def recv_until_eof(sock, timeout, limit=1 << 20):
+    """Read until EOF, a reset, or `timeout` seconds. Returns (data, how, seconds) with how in
+    {"eof", "reset", "timeout"}."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    chunks = []
+    total = 0
+    import ssl as _ssl
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return b"".join(chunks), "timeout", time.monotonic() - t0
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return b"".join(chunks), "timeout", time.monotonic() - t0
+        except (ConnectionResetError, BrokenPipeError):
+            return b"".join(chunks), "reset", time.monotonic() - t0
+        except _ssl.SSLError as exc:
+            # an unclean TLS shutdown (TCP FIN without close_notify) is still the server closing
+            if "EOF" in str(exc) or "UNEXPECTED_EOF" in str(exc):
+                return b"".join(chunks), "eof", time.monotonic() - t0
+            raise
+        if not chunk:
+            return b"".join(chunks), "eof", time.monotonic() - t0
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return b"".join(chunks), "overflow", time.monotonic() - t0
+
+
+def recv_exact(sock, n, timeout):
+    """Exactly n bytes or AssertionError (with what did arrive)."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while len(buf) < n:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("timed out reading %d bytes; got %d: %r" % (n, len(buf), buf[:64]))
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(n - len(buf))
+        except socket.timeout:
+            continue
+        if not chunk:
+            raise AssertionError("connection closed after %d of %d bytes: %r" % (len(buf), n, buf[:64]))
+        buf += chunk
+    return buf
+
+
+# ---------------------------------------------------------------------------------------------
+# the test case base class
+# ---------------------------------------------------------------------------------------------
+
+class E2ETestCase(unittest.TestCase):
+    """Gives each test class a temporary directory (`cls.tmp`) and a client HOME inside it, and
+    prints the logs of every registered gateway/QEMU/daemon when a test fails or errors."""
+
+    maxDiff = None
+    log_sources = None  # [(title, callable returning text)], per class
+    needs_vmgate = True  # skip the class early (before starting QEMU) when there is no binary
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.needs_vmgate:
+            cls.vmgate = require_vmgate()
+        cls.tmp = tempfile.mkdtemp(prefix="vmgate-e2e-%s-" % cls.__name__.lower()[:20])
+        os.chmod(cls.tmp, 0o700)
+        cls.home = os.path.join(cls.tmp, "home")
+        os.makedirs(cls.home)
+        cls.log_sources = []
+        cls.addClassCleanup(cls._remove_tmp)
+
+    @classmethod
+    def _remove_tmp(cls):
+        if os.environ.get("VMGATE_E2E_KEEP"):
+            print("\n[kept %s]" % cls.tmp, file=sys.stderr)
+            return
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- helpers for subclasses -----------------------------------------------------------
+    @classmethod
+    def start_qemu(cls, name="vm1", **kw):
+        qemu = cls.enterClassContext(Qemu(cls.tmp, name, **kw))
+        cls.log_sources.append(("QEMU %s log" % name, lambda: read_tail(qemu.log_path, 40)))
+        return qemu
+
+    @classmethod
+    def start_gateway(cls, config, name="gw"):
+        gw = Gateway(cls.tmp, config, name)
+        cls.log_sources.append(("vmgate %s log (%s)" % (name, gw.log_path), gw.log_tail))
+        cls.log_sources.append(("vmgate %s audit tail" % name, gw.audit_tail))
+        cls.enterClassContext(gw)
+        cls.addClassCleanup(cls._check_still_running, gw)  # runs before the stop (LIFO)
+        return gw
+
+    @staticmethod
+    def _check_still_running(gw):
+        if gw.proc is not None and gw.proc.poll() is not None:
+            raise AssertionError("vmgate %s died during the tests (exit status %s):\n%s" % (
+                gw.name, gw.proc.returncode, gw.log_tail()))
+
+    def client(self, **kw):
+        """Run the spice-gtk client (see run_client) with this class's HOME."""
+        return run_client(self.home, **kw)
+
+    def assertClient(self, result, rc, msg=""):
+        self.assertEqual(result.rc, rc, "%s\nclient: %s" % (msg, result))
+
+    def assertClosedOnce(self, gw, since, timeout=8.0):
+        """Every connection accepted after audit line `since` has exactly one "close" record,
+        each with a non-empty reason. Returns {conn: close record}."""
+        closes = gw.wait_all_closed(since, timeout)
+        time.sleep(0.2)  # a duplicate close would be written right after the first one
+        closes = gw.wait_all_closed(since, timeout)
+        for conn, records in closes.items():
+            self.assertEqual(len(records), 1, "conn %s has %d close records: %r" % (conn, len(records), records))
+            self.assertTrue(records[0].get("reason"), "close without a reason: %r" % records[0])
+        return {conn: records[0] for conn, records in closes.items()}
+
+    # ---- failure reporting ---------------------------------------------------------------
+    def run(self, result=None):
+        if result is None:
+            result = self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        outcome = super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            self.dump_logs()
+        return outcome
+
+    def __init_subclass__(cls, **kwargs):
+        # print the logs when a subclass's setUpClass fails too (run() below never sees that)
+        super().__init_subclass__(**kwargs)
+        if "setUpClass" in cls.__dict__:
+            original = cls.__dict__["setUpClass"].__func__
+
+            def setUpClass(klass):
+                try:
+                    original(klass)
+                except unittest.SkipTest:
+                    raise
+                except BaseException:
+                    klass._dump(klass.log_sources, "setUpClass of %s" % klass.__name__)
+                    raise
+            cls.setUpClass = classmethod(setUpClass)
+
+    def dump_logs(self):
+        self._dump(self.log_sources, self.id())
+
+    @staticmethod
+    def _dump(log_sources, title_text):
+        out = ["", "=" * 30 + " logs for %s " % title_text + "=" * 30]
+        for title, source in log_sources or []:
+            try:
+                text = source()
+            except Exception as exc:
+                text = "<%r>" % exc
+            out.append("---- %s ----" % title)
+            out.append(text.rstrip())
+        out.append("=" * 80)
+        print("\n".join(out), file=sys.stderr, flush=True)
