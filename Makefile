@@ -9,24 +9,20 @@ BUILD_PKGS := cmake make g++ pkg-config libasio-dev libssl-dev libsasl2-dev libt
 RUN_PKGS   := openssl qemu-system-x86 seabios ipxe-qemu sasl2-bin libsasl2-modules \
               libsasl2-modules-db python3-gi gir1.2-spiceclientglib-2.0
 BENCH_PKGS := stunnel4 haproxy
+FUZZ_PKGS  := clang libclang-rt-14-dev
 
-.PHONY: all deps bench-deps build test unit e2e demo bench fuzz clean
+FUZZ_TARGETS := fuzz_spice_downstream_link fuzz_spice_upstream_link fuzz_spice_main_channel_filter
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build test unit e2e demo bench fuzz fuzz-smoke clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(BUILD_PKGS) $(RUN_PKGS); do \
+	@missing=$$(for p in $(BUILD_PKGS) $(RUN_PKGS) $(EXTRA_PKGS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-
-bench-deps: deps
-	@missing=$$(for p in $(BENCH_PKGS); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
@@ -35,7 +31,9 @@ build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Every fuzz target for a few seconds, then the unit and end-to-end tests.
 test: build
+	$(MAKE) fuzz-smoke
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 unit: build
@@ -47,8 +45,25 @@ e2e: build
 demo: build
 	$(BUILD_DIR)/vmgate demo $(if $(STATE_DIR),--state-dir $(STATE_DIR))
 
-bench: bench-deps build
+bench: EXTRA_PKGS = $(BENCH_PKGS)
+bench: build
 	/usr/bin/python3 bench/run.py --vmgate $(BUILD_DIR)/vmgate
 
+# libFuzzer (clang) on the protocol state machines: FUZZ_SECONDS per target, corpus kept in
+# build-fuzz/corpus/ between runs.
+fuzz: EXTRA_PKGS = $(FUZZ_PKGS)
+fuzz: deps
+	CXX=clang++ cmake -S . -B build-fuzz -DVMGATE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.log
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS) >> build-fuzz.log
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  if build-fuzz/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1; \
+	  then echo "fuzz $$t: $(FUZZ_SECONDS) s, no crash ($$(grep -o 'Done [0-9]* runs' build-fuzz/$$t.log))"; \
+	  else tail -40 build-fuzz/$$t.log; echo "fuzz $$t: CRASH (see build-fuzz/$$t.log)"; exit 1; fi; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz build-fuzz.log

@@ -2,6 +2,7 @@
 #include "admin/admin_server.hpp"
 #include "cli/demo.hpp"
 #include "core/config.hpp"
+#include "core/config_support.hpp"
 #include "net/gateway.hpp"
 
 #include <CLI/CLI.hpp>
@@ -21,8 +22,17 @@ int print_config_errors(const core::ConfigResult& result) {
     return result.errors.empty() ? 0 : 1;
 }
 
-int cmd_serve(const std::string& config_path) {
+// The file's errors, then the settings this version would not enforce; empty = usable.
+core::ConfigResult load_usable_config(const std::string& config_path) {
     auto result = core::load_config_file(config_path);
+    if (!result.config) return result;
+    result.errors = core::unsupported_settings(*result.config);
+    if (!result.errors.empty()) result.config.reset();
+    return result;
+}
+
+int cmd_serve(const std::string& config_path) {
+    auto result = load_usable_config(config_path);  // Gateway::start checks too; this prints them all
     if (!result.config) return print_config_errors(result);
     try {
         net::Gateway gateway(std::move(*result.config));
@@ -35,7 +45,7 @@ int cmd_serve(const std::string& config_path) {
 }
 
 int cmd_check_config(const std::string& config_path) {
-    auto result = core::load_config_file(config_path);
+    auto result = load_usable_config(config_path);
     if (!result.config) {
         print_config_errors(result);
         std::cerr << result.errors.size() << " error(s) in " << config_path << "\n";

@@ -2,6 +2,7 @@
 
 #include "admin/admin_server.hpp"
 #include "audit/audit_log.hpp"
+#include "core/config_support.hpp"
 #include "net/gateway_context.hpp"
 #include "net/spice_connection.hpp"
 
@@ -120,10 +121,6 @@ void Gateway::State::load_security() {
 
 void Gateway::State::bind_listeners() {
     for (const auto& l : config.listeners) {
-        if (l.protocol != core::Protocol::spice) {
-            spdlog::warn("listener {}: protocol vnc is not served yet; skipped", l.address);
-            continue;
-        }
         auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(main_io);
         const auto endpoint = resolve_listen_address(l);
         std::error_code ec;
@@ -240,6 +237,11 @@ Gateway::~Gateway() {
 
 void Gateway::start() {
     State& s = *state_;
+    if (const auto unsupported = core::unsupported_settings(s.config); !unsupported.empty()) {
+        std::string message = "the configuration asks for what this version does not enforce:";
+        for (const auto& e : unsupported) message += "\n  " + e.to_string();
+        throw std::runtime_error(message);
+    }
     s.audit_log = std::make_unique<audit::AuditLog>(s.config.gateway.audit_log);
     s.load_security();
     s.context = std::unique_ptr<GatewayContext>(new GatewayContext{

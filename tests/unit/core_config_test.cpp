@@ -180,7 +180,7 @@ TEST(ConfigOffice, ExampleFileParses) {
     ASSERT_TRUE(result.config) << dump(result);
     const Config& config = *result.config;
 
-    EXPECT_EQ(config.listeners.size(), 8u);
+    EXPECT_EQ(config.listeners.size(), 7u);
     EXPECT_EQ(config.sasl.default_realm, "office");
 
     const VmConfig* vm1 = config.find_vm("vm1");
@@ -207,7 +207,6 @@ TEST(ConfigOffice, ExampleFileParses) {
     ASSERT_NE(vm3, nullptr);
     ASSERT_EQ(vm3->allow.size(), 1u);
     EXPECT_EQ(vm3->allow[0].users, (std::vector<std::string>{"ralph"}));
-    EXPECT_EQ(vm3->max_session, std::chrono::hours(12));
 }
 
 TEST(ConfigDefaults, MinimalFileGetsTheDocumentedDefaults) {

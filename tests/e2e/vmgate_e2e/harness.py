@@ -280,6 +280,35 @@ def sasldb_entries(path):
 
 
 # ---------------------------------------------------------------------------------------------
+# private mount namespaces (fake /etc/hosts, /etc/group for one process only)
+# ---------------------------------------------------------------------------------------------
+
+def private_mounts_skip_reason():
+    """None when private_mounts() can work here, else why not (needs root and unshare)."""
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return "unshare/mount not installed"
+    if os.geteuid() != 0:
+        return "a private mount namespace needs root (CAP_SYS_ADMIN)"
+    return None
+
+
+def private_mounts(binds):
+    """An argv prefix that runs the command after it in a private mount namespace in which each
+    file of `binds` {test_file: system_path} is bind-mounted over system_path (e.g. a test
+    /etc/hosts). Only that process (and its children) sees the files; the system ones are never
+    touched, and the mounts vanish with the process. `unshare` and `sh` exec into the command,
+    so the PID of the started process is the command's own PID."""
+    script = []
+    args = []
+    for i, (source, target) in enumerate(binds.items()):
+        script.append('mount --bind "$%d" "$%d"' % (2 * i + 1, 2 * i + 2))
+        args += [source, target]
+    script.append('shift %d' % len(args))
+    script.append('exec "$@"')
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", " && ".join(script), "sh"] + args
+
+
+# ---------------------------------------------------------------------------------------------
 # QEMU
 # ---------------------------------------------------------------------------------------------
 
@@ -288,11 +317,17 @@ class Qemu:
 
     Default: a unix socket without ticketing (`upstream` = "unix:SOCK"). With tcp_port (and
     usually password): `-object secret,id=pw,data=PW -spice port=N,addr=127.0.0.1,password-secret=pw`
-    (`upstream` = "tcp:127.0.0.1:N")."""
+    (`upstream` = "tcp:127.0.0.1:N").
+
+    qmp=True adds a QMP monitor on a unix socket (`qmp_path`; see `qmp()`); spice_extra is
+    appended to the generated -spice value (e.g. "seamless-migration=on")."""
 
     def __init__(self, workdir, name="vm1", tcp_port=None, password=None, spice_opts=None, env=None,
-                 wait_port=None):
+                 wait_port=None, qmp=False, spice_extra=None):
         self.workdir = workdir
+        self.qmp_path = os.path.join(workdir, "%s.qmp.sock" % name) if qmp else None
+        self.qmp_events = []
+        self.spice_extra = spice_extra
         self.name = name
         self.tcp_port = tcp_port
         self.password = password
@@ -326,11 +361,16 @@ class Qemu:
             spice = "unix=on,addr=%s" % self.socket_path
         if not self.spice_opts:
             spice += ",password-secret=pw" if self.password is not None else ",disable-ticketing=on"
+        if self.spice_extra:
+            spice += "," + self.spice_extra
+        if self.qmp_path:
+            argv += ["-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         return argv + ["-spice", spice]
 
     def start(self, timeout=20.0):
-        if self.socket_path and os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)
+        for path in (self.socket_path, self.qmp_path):
+            if path and os.path.exists(path):
+                os.unlink(path)
         env = dict(os.environ, **self.env) if self.env else None
         self.proc = start_process(self.argv(), self.log_path, env=env)
 
@@ -338,6 +378,8 @@ class Qemu:
             if self.proc.poll() is not None:
                 raise RuntimeError("QEMU %s exited with %s:\n%s" % (
                     self.name, self.proc.returncode, read_tail(self.log_path)))
+            if self.qmp_path and not is_unix_socket(self.qmp_path):
+                return False
             if self.wait_port:
                 return self.wait_port in listening_ports(self.proc.pid)
             return is_unix_socket(self.socket_path)
@@ -350,6 +392,39 @@ class Qemu:
 
     def stop(self):
         return stop_process(self.proc)
+
+    def qmp(self, command, arguments=None, timeout=30.0):
+        """One QMP command on a fresh monitor connection; returns the "return" value or raises
+        RuntimeError with QMP's error. Events that arrive meanwhile are kept in self.qmp_events."""
+        if not self.qmp_path:
+            raise RuntimeError("QEMU %s was started without qmp=True" % self.name)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.qmp_path)
+            f = s.makefile("rwb")
+
+            def call(message):
+                f.write(json.dumps(message).encode() + b"\n")
+                f.flush()
+                while True:
+                    line = f.readline()
+                    if not line:
+                        raise RuntimeError("QMP of %s closed during %r" % (self.name, message))
+                    reply = json.loads(line)
+                    if "event" in reply:
+                        self.qmp_events.append(reply)
+                        continue
+                    return reply
+
+            json.loads(f.readline())  # the greeting
+            call({"execute": "qmp_capabilities"})
+            message = {"execute": command}
+            if arguments is not None:
+                message["arguments"] = arguments
+            reply = call(message)
+        if "error" in reply:
+            raise RuntimeError("QMP %s %r failed: %r" % (command, arguments, reply["error"]))
+        return reply.get("return")
 
     def __enter__(self):
         return self.start()
@@ -407,9 +482,15 @@ def to_toml(doc):
 # vmgate
 # ---------------------------------------------------------------------------------------------
 
-def spice_listener(port, vm, tls=True, auth=None):
-    """One [[listener]] table for a SPICE listener on 127.0.0.1:port routed to `vm`."""
-    listener = {"protocol": "spice", "address": "127.0.0.1:%d" % port, "tls": tls, "vm": vm}
+def spice_listener(port, vm=None, tls=True, auth=None, sni_suffix=None):
+    """One [[listener]] table for a SPICE listener on 127.0.0.1:port routed to `vm`, or, with
+    sni_suffix, a `route = "sni"` listener (the VM is the first label of the TLS server name)."""
+    listener = {"protocol": "spice", "address": "127.0.0.1:%d" % port, "tls": tls}
+    if sni_suffix is not None:
+        listener["route"] = "sni"
+        listener["sni_suffix"] = sni_suffix
+    if vm is not None:
+        listener["vm"] = vm
     if auth is not None:
         listener["auth"] = list(auth)
     return listener
@@ -480,8 +561,9 @@ class Gateway:
     "listener": [...], "vm": [{..., "allow": [...]}]}). The [gateway] keys state_dir, audit_log,
     admin_socket and handshake_timeout ("3s") are filled in when missing."""
 
-    def __init__(self, workdir, config, name="gw"):
+    def __init__(self, workdir, config, name="gw", argv_prefix=()):
         self.name = name
+        self.argv_prefix = list(argv_prefix)  # e.g. private_mounts(...): runs vmgate under it
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o700)
@@ -509,7 +591,8 @@ class Gateway:
         self.write_config()
         with open(self.log_path, "ab") as f:
             f.write(b"==== %s serve --config %s\n" % (binary.encode(), self.config_path.encode()))
-        self.proc = start_process([binary, "serve", "--config", self.config_path], self.log_path)
+        self.proc = start_process(self.argv_prefix + [binary, "serve", "--config", self.config_path],
+                                  self.log_path)
         wanted = set(self.ports)
 
         def ready():
@@ -733,8 +816,9 @@ class ClientResult:
         return "rc=%s %s (%.2fs)\nstderr:\n%s" % (self.rc, self.result, self.elapsed, self.stderr[-3000:])
 
 
-def client_env(home):
-    """Environment for a client process: HOME and XDG_* inside `home`, our package importable."""
+def client_env(home, extra=None):
+    """Environment for a client process: HOME and XDG_* inside `home`, our package importable,
+    plus `extra` variables (e.g. {"SPICE_DEBUG": "1"})."""
     dirs = {"HOME": home,
             "XDG_CONFIG_HOME": os.path.join(home, ".config"),
             "XDG_CACHE_HOME": os.path.join(home, ".cache"),
@@ -750,12 +834,13 @@ def client_env(home):
     env.update(dirs)
     env["PYTHONPATH"] = E2E_DIR
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra or {})
     return env
 
 
 def client_argv(host="localhost", tls_port=None, port=None, uri=None, ca_file=None, username=None,
-                password=None, timeout=20.0, unix=None, extra=()):
-    argv = [PYTHON, "-m", "vmgate_e2e.spice_client", "--timeout", str(timeout)]
+                password=None, timeout=20.0, unix=None, extra=(), argv_prefix=()):
+    argv = list(argv_prefix) + [PYTHON, "-m", "vmgate_e2e.spice_client", "--timeout", str(timeout)]
     if uri:
         argv += ["--uri", uri]
     if unix:
@@ -775,13 +860,14 @@ def client_argv(host="localhost", tls_port=None, port=None, uri=None, ca_file=No
     return argv + list(extra)
 
 
-def run_client(home, timeout=20.0, **kw):
-    """Run the spice-gtk client to completion; returns a ClientResult (rc, RESULT line, stderr)."""
+def run_client(home, timeout=20.0, env=None, **kw):
+    """Run the spice-gtk client to completion; returns a ClientResult (rc, RESULT line, stderr).
+    `env`: extra environment variables; argv_prefix (see client_argv): e.g. private_mounts()."""
     argv = client_argv(timeout=timeout, **kw)
     t0 = time.monotonic()
     try:
         res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=E2E_DIR,
-                             env=client_env(home), timeout=timeout + 30, start_new_session=True)
+                             env=client_env(home, env), timeout=timeout + 30, start_new_session=True)
     except subprocess.TimeoutExpired as exc:
         return ClientResult(argv, "killed", (exc.stdout or b"").decode(errors="replace"),
                             (exc.stderr or b"").decode(errors="replace"), time.monotonic() - t0)
@@ -794,20 +880,21 @@ class HeldClient:
     keeps the session until finish() closes its stdin (with --roundtrip it then proves the
     session still works both ways). Stopped by PID on cleanup."""
 
-    def __init__(self, home, roundtrip=True, timeout=20.0, **kw):
+    def __init__(self, home, roundtrip=True, timeout=20.0, env=None, name="held-client", **kw):
         extra = list(kw.pop("extra", ())) + ["--hold-stdin"] + (["--roundtrip"] if roundtrip else [])
         self.argv = client_argv(timeout=timeout, extra=extra, **kw)
+        self.env = env
         self.home = home
         self.timeout = timeout
         self.proc = None
-        self.stderr_path = os.path.join(home, "held-client.stderr")
+        self.stderr_path = os.path.join(home, "%s.stderr" % name)
         self.ready_line = None
         self.result = None
 
     def start(self):
         self.stderr_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr_file, cwd=E2E_DIR, env=client_env(self.home),
+                                     stderr=self.stderr_file, cwd=E2E_DIR, env=client_env(self.home, self.env),
                                      start_new_session=True)
         _register(self.proc)
         self.ready_line = self._readline(self.timeout + 10)
@@ -980,8 +1067,8 @@ class E2ETestCase(unittest.TestCase):
         return qemu
 
     @classmethod
-    def start_gateway(cls, config, name="gw"):
-        gw = Gateway(cls.tmp, config, name)
+    def start_gateway(cls, config, name="gw", argv_prefix=()):
+        gw = Gateway(cls.tmp, config, name, argv_prefix)
         cls.log_sources.append(("vmgate %s log (%s)" % (name, gw.log_path), gw.log_tail))
         cls.log_sources.append(("vmgate %s audit tail" % name, gw.audit_tail))
         cls.enterClassContext(gw)

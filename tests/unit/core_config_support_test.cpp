@@ -1,0 +1,64 @@
+// Settings this version parses but does not enforce are refused, each with its place.
+#include "core/config.hpp"
+#include "core/config_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace vmgate::core {
+namespace {
+
+Config parse(std::string_view text) {
+    auto result = parse_config(text, "t.toml");
+    EXPECT_TRUE(result.config) << (result.errors.empty() ? "" : result.errors[0].to_string());
+    return result.config ? *result.config : Config{};
+}
+
+TEST(UnsupportedSettings, ShippedExampleUsesOnlyWhatIsEnforced) {
+    const auto path = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "examples" / "office.toml";
+    auto result = load_config_file(path.string());
+    ASSERT_TRUE(result.config);
+    EXPECT_TRUE(unsupported_settings(*result.config).empty());
+}
+
+TEST(UnsupportedSettings, EachUnenforcedSettingIsReportedWithItsPlace) {
+    const Config c = parse(R"([gateway]
+metrics = "127.0.0.1:9464"
+[tls]
+cert = "c.pem"
+key = "k.pem"
+client_ca = "ca.pem"
+client_cert = "optional"
+[[listener]]
+protocol = "vnc"
+address = "127.0.0.1:5906"
+vm = "a"
+[[vm]]
+name = "a"
+vnc = "unix:/run/a.sock"
+seat = "deny"
+idle_timeout = "30m"
+max_session = "2h"
+)");
+    const auto errors = unsupported_settings(c);
+    std::vector<std::string> keys;
+    for (const auto& e : errors) keys.push_back(e.key);
+    EXPECT_EQ(keys, (std::vector<std::string>{"listener[0].protocol", "vm[0].seat", "vm[0].idle_timeout",
+                                              "vm[0].max_session", "tls.client_cert", "gateway.metrics"}));
+    EXPECT_EQ(errors[0].line, 8);   // [[listener]]
+    EXPECT_EQ(errors[1].line, 12);  // [[vm]]
+    EXPECT_NE(errors[1].message.find("\"deny\""), std::string::npos);
+}
+
+TEST(UnsupportedSettings, TakeoverAndSpiceAreFine) {
+    const Config c = parse(R"([[vm]]
+name = "a"
+spice = "unix:/run/a.sock"
+seat = "takeover"
+)");
+    EXPECT_TRUE(unsupported_settings(c).empty());
+}
+
+}  // namespace
+}  // namespace vmgate::core
