@@ -1,7 +1,8 @@
 #include "auth/ticket_store.hpp"
 
+#include "auth/random_text.hpp"
+
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <stdexcept>
 
@@ -12,26 +13,10 @@ namespace {
 constexpr std::size_t kSecretLength = 24;  // 24 × log2(62) ≈ 143 bits
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-// Largest multiple of the alphabet size that fits a byte: bytes at or above it are dropped, so
-// every character is equally likely.
-constexpr unsigned kUnbiasedLimit = 256 / kAlphabet.size() * kAlphabet.size();
 
 // A main channel that redeemed a ticket learns its session id within its handshake deadline; one
 // that has not bound by then is gone, and its ticket with it.
 constexpr std::chrono::minutes kBindGrace{1};
-
-std::string random_secret() {
-    std::string secret;
-    while (secret.size() < kSecretLength) {
-        std::array<unsigned char, 32> bytes{};
-        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
-            throw std::runtime_error("OpenSSL RAND_bytes failed");
-        for (const unsigned char byte : bytes)
-            if (byte < kUnbiasedLimit && secret.size() < kSecretLength)
-                secret += kAlphabet[byte % kAlphabet.size()];
-    }
-    return secret;
-}
 
 std::array<std::uint8_t, 32> digest_of(std::string_view secret) {
     std::array<std::uint8_t, 32> digest{};
@@ -56,7 +41,7 @@ std::string expired_reason(TicketStore::Clock::time_point expires_at,
 std::string TicketStore::issue(core::Identity who, std::string vm, std::chrono::seconds ttl,
                                Clock::time_point now) {
     who.mechanism = "ticket";
-    std::string secret = random_secret();
+    std::string secret = random_text(kAlphabet, kSecretLength);
     const auto digest = digest_of(secret);
     std::lock_guard lock(mutex_);
     const std::uint64_t id = next_id_++;

@@ -1,5 +1,6 @@
 #include "cli/demo.hpp"
 
+#include "auth/random_text.hpp"
 #include "auth/sasldb.hpp"
 #include "cli/demo_pki.hpp"
 #include "cli/demo_qemu.hpp"
@@ -8,7 +9,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <openssl/rand.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -160,21 +160,6 @@ void check_socket_path(const fs::path& socket) {
 
 // --- passwords ---------------------------------------------------------------------------------
 
-std::string random_password() {
-    // Bytes at or above the largest multiple of the alphabet size are dropped, so that every
-    // character is equally likely.
-    constexpr unsigned limit = 256 - 256 % password_alphabet.size();
-    std::string password;
-    while (password.size() < password_length) {
-        std::array<unsigned char, 32> bytes{};
-        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
-            throw std::runtime_error("RAND_bytes failed: cannot generate the demo passwords");
-        for (const unsigned char byte : bytes)
-            if (byte < limit && password.size() < password_length)
-                password += password_alphabet[byte % password_alphabet.size()];
-    }
-    return password;
-}
 
 PreviousRun read_previous_run(const fs::path& file) {
     PreviousRun previous;
@@ -202,7 +187,7 @@ void assign_passwords(std::vector<DemoUser>& users, const PreviousRun& previous)
         const auto kept = previous.passwords.find(user.name);
         user.password = kept != previous.passwords.end() && !kept->second.empty()
                             ? kept->second
-                            : random_password();
+                            : auth::random_text(password_alphabet, password_length);
     }
 }
 
