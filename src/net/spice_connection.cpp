@@ -157,10 +157,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
     vm_ = gateway_.config.find_vm(vm_name);
     audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
                    {"connection_id", link_.connection_id}, {"server_name", server_name_}});
-    if (!vm_ || !vm_->spice)
-        refuse(spice::LinkError::error, server_name_.empty() && listener_.route == core::Route::sni
-                                            ? "no TLS server name (SNI) to choose a VM by"
-                                            : "no SPICE VM named \"" + vm_name + "\"");
+    if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name));
     const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
     if (is_main && link_.connection_id != 0)  // would put QEMU in migration-target mode (§6.2)
         refuse(spice::LinkError::bad_connection_id, "main channel with a non-zero connection id");
@@ -172,6 +169,14 @@ asio::awaitable<void> SpiceConnection::handshake() {
     co_await login_upstream();
     client_link_.finish(spice::LinkError::ok);
     co_await flush_client();
+}
+
+std::string SpiceConnection::why_no_vm(const std::string& vm_name) const {
+    if (listener_.route == core::Route::sni && server_name_.empty())
+        return "no TLS server name (SNI) to choose a VM by";
+    if (listener_.route == core::Route::sni && vm_name.empty())
+        return "TLS server name \"" + server_name_ + "\" does not end in \"" + listener_.sni_suffix + "\"";
+    return "no SPICE VM named \"" + vm_name + "\"";
 }
 
 asio::awaitable<void> SpiceConnection::link_upstream() {

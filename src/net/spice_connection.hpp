@@ -40,6 +40,7 @@ private:
     struct Refusal;  // ends the handshake: what the client is told and why, for the audit log
 
     asio::awaitable<void> handshake();
+    std::string why_no_vm(const std::string& vm_name) const;
     asio::awaitable<void> link_upstream();
     spice::LinkReply reply_for_client(const spice::LinkReply& upstream_reply);
     asio::awaitable<void> authenticate();

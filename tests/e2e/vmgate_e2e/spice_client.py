@@ -342,8 +342,19 @@ def parse_args(argv):
     return args
 
 
+def keep_stdout_for_results():
+    """GLib's default log handler writes debug and info messages (SPICE_DEBUG=1) to fd 1. Keep
+    fd 1 for our READY/RESULT lines only: Python's stdout moves to a duplicate of it, and fd 1
+    becomes stderr, where library output belongs."""
+    sys.stdout.flush()
+    results = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(results, "w", buffering=1)
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    keep_stdout_for_results()
     client = Client(args)
     try:
         rc = client.run()
