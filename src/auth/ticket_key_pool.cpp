@@ -8,16 +8,17 @@ TicketKeyPool::TicketKeyPool(std::size_t capacity)
     : capacity_(capacity), filler_([this](std::stop_token stop) { fill(stop); }) {}
 
 TicketKey TicketKeyPool::take() {
-    {
-        std::lock_guard lock(mutex_);
-        if (!keys_.empty()) {
-            TicketKey key = std::move(keys_.front());
-            keys_.pop_front();
-            taken_.notify_one();
-            return key;
-        }
-    }
+    if (auto key = try_take()) return std::move(*key);
     return TicketKey::generate();
+}
+
+std::optional<TicketKey> TicketKeyPool::try_take() {
+    std::lock_guard lock(mutex_);
+    if (keys_.empty()) return std::nullopt;
+    TicketKey key = std::move(keys_.front());
+    keys_.pop_front();
+    taken_.notify_one();
+    return key;
 }
 
 std::size_t TicketKeyPool::available() const {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 
@@ -27,6 +28,9 @@ public:
     // Hands a key out for good: the pool keeps no copy, so no key ever serves two connections.
     // Generates one on the spot when the pool is empty. Thread-safe.
     TicketKey take();
+    // A key from the stock, or nullopt when it is empty (the caller then generates one where
+    // the milliseconds it costs hold up nobody else).
+    std::optional<TicketKey> try_take();
 
     // Keys ready now (for metrics and tests).
     std::size_t available() const;

@@ -15,6 +15,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ struct Gateway::State {
     session::Registry sessions;
     auth::TicketStore tickets;
     std::unique_ptr<auth::TicketKeyPool> ticket_keys;
+    asio::thread_pool key_generation{1};
     std::shared_ptr<auth::SaslServerContext> sasl;
     std::unique_ptr<TlsServerContext> tls;
     std::unique_ptr<GatewayContext> context;
@@ -245,8 +247,8 @@ void Gateway::start() {
     s.audit_log = std::make_unique<audit::AuditLog>(s.config.gateway.audit_log);
     s.load_security();
     s.context = std::unique_ptr<GatewayContext>(new GatewayContext{
-        s.config, *s.audit_log, s.clock, *s.evaluator, s.sessions, s.tickets, s.ticket_keys.get(), s.sasl,
-        s.tls.get()});
+        s.config, *s.audit_log, s.clock, *s.evaluator, s.sessions, s.tickets, s.ticket_keys.get(),
+        s.key_generation.get_executor(), s.sasl, s.tls.get()});
     unsigned n = s.config.gateway.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) s.workers.push_back(std::make_unique<Worker>());

@@ -13,6 +13,8 @@
 #include "policy/policy.hpp"
 #include "session/registry.hpp"
 
+#include <asio/any_io_executor.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,6 +29,7 @@ struct GatewayContext {
     session::Registry& sessions;
     auth::TicketStore& tickets;
     auth::TicketKeyPool* ticket_keys;                 // null when no listener offers tickets
+    asio::any_io_executor key_generation;             // where keys are made when the pool is dry
     std::shared_ptr<auth::SaslServerContext> sasl;     // null when no listener offers SASL
     const TlsServerContext* tls;                       // null when no listener uses TLS
     std::atomic<std::uint64_t> next_connection_id{1};

@@ -7,7 +7,9 @@
 
 namespace vmgate::net {
 
-SocketStream::SocketStream(asio::generic::stream_protocol::socket socket) : socket_(std::move(socket)) {}
+SocketStream::SocketStream(asio::generic::stream_protocol::socket socket) : socket_(std::move(socket)) {
+    socket_.non_blocking(true);  // for try_read_some; asio's own operations work either way
+}
 
 asio::awaitable<void> SocketStream::wait_readable() {
     co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
@@ -20,6 +22,15 @@ asio::awaitable<std::size_t> SocketStream::read_some(std::span<std::uint8_t> buf
     if (ec == asio::error::eof) co_return 0;
     if (ec) throw std::system_error(ec);
     co_return n;
+}
+
+std::optional<std::size_t> SocketStream::try_read_some(std::span<std::uint8_t> buffer) {
+    std::error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return std::nullopt;
+    if (ec == asio::error::eof) return 0;
+    if (ec) throw std::system_error(ec);
+    return n;
 }
 
 asio::awaitable<void> SocketStream::write_all(std::span<const std::uint8_t> data) {

@@ -13,6 +13,7 @@ public:
 
     asio::awaitable<void> wait_readable() override;
     asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buffer) override;
+    std::optional<std::size_t> try_read_some(std::span<std::uint8_t> buffer) override;
     asio::awaitable<void> write_all(std::span<const std::uint8_t> data) override;
     asio::awaitable<void> shutdown_send() override;
     void close() override;

@@ -4,6 +4,7 @@
 #include "net/upstream.hpp"
 #include "spice/main_channel_filter.hpp"
 
+#include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -167,7 +168,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
     authorize();
     if (!is_main) attach_to_session();
     co_await login_upstream();
-    client_link_.finish(spice::LinkError::ok);
+    client_link_->finish(spice::LinkError::ok);
     co_await flush_client();
 }
 
@@ -201,33 +202,53 @@ asio::awaitable<void> SpiceConnection::link_upstream() {
     if (link_.common_caps.has(spice::CommonCap::mini_header) && !reply.common_caps.has(spice::CommonCap::mini_header))
         refuse(spice::LinkError::error, "QEMU does not speak the mini header the client asked for");
     upstream_reply_ = reply;
-    const spice::LinkReply client_reply = reply_for_client(reply);
-    client_link_.accept_link(client_reply, sasl_ ? sasl_->mechanisms() : "");
+    const spice::LinkReply client_reply = co_await reply_for_client(reply);
+    client_link_->accept_link(client_reply, sasl_ ? sasl_->mechanisms() : "");
     co_await flush_client();
 }
 
 // Upstream's channel caps unchanged (the client and QEMU must agree on them, §3.3); the common
 // caps are the gateway's: its own auth methods, and the mini header exactly when both legs use it.
-spice::LinkReply SpiceConnection::reply_for_client(const spice::LinkReply& upstream_reply) {
+asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice::LinkReply& upstream_reply) {
     spice::LinkReply reply;
     reply.channel_caps = upstream_reply.channel_caps;
     reply.common_caps.set(spice::CommonCap::auth_selection);
     if (link_.common_caps.has(spice::CommonCap::mini_header)) reply.common_caps.set(spice::CommonCap::mini_header);
-    if (offers(listener_, core::AuthMethod::sasl) && gateway_.sasl && tls_) {
-        sasl_ = std::make_unique<auth::SaslServerSession>(gateway_.sasl, gateway_.config.sasl.service_spice,
-                                                          cyrus_address(local_), cyrus_address(peer_),
-                                                          tls_->cipher_bits());
-        if (!sasl_->mechanisms().empty())
-            reply.common_caps.set(spice::CommonCap::auth_sasl);
-        else
-            sasl_.reset();
-    }
-    if (offers(listener_, core::AuthMethod::ticket) && gateway_.ticket_keys) {
-        ticket_key_.emplace(gateway_.ticket_keys->take());
+    const bool sasl = offer_sasl();
+    if (sasl) reply.common_caps.set(spice::CommonCap::auth_sasl);
+    // A client that can do SASL always picks it when offered (§3.2): a key made for it would
+    // never be used, and making one costs milliseconds. spice-server skips it the same way.
+    const bool client_picks_sasl = sasl && link_.common_caps.has(spice::CommonCap::auth_selection) &&
+                                   link_.common_caps.has(spice::CommonCap::auth_sasl);
+    if (offers(listener_, core::AuthMethod::ticket) && gateway_.ticket_keys && !client_picks_sasl) {
+        co_await acquire_ticket_key();
         reply.pub_key = ticket_key_->public_spki();
         reply.common_caps.set(spice::CommonCap::auth_spice);
     }
-    return reply;
+    co_return reply;
+}
+
+bool SpiceConnection::offer_sasl() {
+    if (!offers(listener_, core::AuthMethod::sasl) || !gateway_.sasl || !tls_) return false;
+    sasl_ = std::make_unique<auth::SaslServerSession>(gateway_.sasl, gateway_.config.sasl.service_spice,
+                                                      cyrus_address(local_), cyrus_address(peer_),
+                                                      tls_->cipher_bits());
+    if (!sasl_->mechanisms().empty()) return true;
+    sasl_.reset();
+    return false;
+}
+
+// A fresh RSA-1024 key per connection, as spice-server makes one. From the pool when it has one;
+// otherwise made on the key thread, so this worker's other connections are not held up.
+asio::awaitable<void> SpiceConnection::acquire_ticket_key() {
+    if (auto key = gateway_.ticket_keys->try_take()) {
+        ticket_key_.emplace(std::move(*key));
+        co_return;
+    }
+    ticket_key_ = co_await asio::co_spawn(
+        gateway_.key_generation,
+        []() -> asio::awaitable<std::optional<auth::TicketKey>> { co_return auth::TicketKey::generate(); },
+        asio::use_awaitable);
 }
 
 asio::awaitable<void> SpiceConnection::authenticate() {
@@ -262,17 +283,17 @@ asio::awaitable<void> SpiceConnection::authenticate() {
 bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
     using Status = auth::StepResult::Status;
     if (result.status == Status::more) {
-        client_link_.sasl_continue(result.server_out);
+        client_link_->sasl_continue(result.server_out);
         return false;
     }
     if (result.status == Status::failed) {
         audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_},
                        {"mechanism", sasl_mechanism_}, {"user", sasl_->claimed_user()},
                        {"reason", result.error}, {"detail", result.detail}});
-        client_link_.sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
+        client_link_->sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
         throw Refusal{"authentication failed: " + result.detail};
     }
-    client_link_.sasl_success(result.server_out);
+    client_link_->sasl_success(result.server_out);
     identity_ = sasl_->identity();
     audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", identity_->mechanism},
                    {"user", identity_->user}, {"realm", identity_->realm}});
@@ -372,7 +393,7 @@ asio::awaitable<void> SpiceConnection::relay() {
     relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, counters_, main_filter_.get());
     try {
         // Bytes each side sent right behind the handshake belong to the data phase.
-        auto early_client = client_link_.take_excess();
+        auto early_client = client_link_->take_excess();
         if (!early_client.empty()) co_await upstream_->write_all(early_client);  // counted when read
         auto early_upstream = upstream_link_->take_excess();
         if (!early_upstream.empty()) {
@@ -384,6 +405,7 @@ asio::awaitable<void> SpiceConnection::relay() {
     } catch (const std::exception& e) {
         relay_->stop(std::string("relay failed: ") + e.what());
     }
+    release_handshake_state();
     const std::string reason = co_await relay_->run();
     if (close_reason_.empty()) close_reason_ = reason;
     if (is_main) {
@@ -421,9 +443,9 @@ void SpiceConnection::end_session(const std::string& reason) {
 
 [[noreturn]] void SpiceConnection::refuse(spice::LinkError code, std::string reason) {
     link_error_ = code;
-    if (client_link_.closed()) throw Refusal{std::move(reason)};
+    if (client_link_->closed()) throw Refusal{std::move(reason)};
     // Before the reply the link error goes in a full-size reply; after it, in the final result.
-    if (upstream_reply_ || identity_) client_link_.finish(code); else client_link_.refuse_link(code);
+    if (upstream_reply_ || identity_) client_link_->finish(code); else client_link_->refuse_link(code);
     throw Refusal{std::move(reason)};
 }
 
@@ -431,12 +453,12 @@ asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
     std::array<std::uint8_t, handshake_read_size> buffer;
     for (;;) {
         co_await flush_client();
-        if (auto event = client_link_.next_event()) co_return std::move(*event);
-        if (client_link_.closed()) throw Refusal{"link closed"};
+        if (auto event = client_link_->next_event()) co_return std::move(*event);
+        if (client_link_->closed()) throw Refusal{"link closed"};
         const std::size_t n = co_await client_->read_some(buffer);
         if (n == 0) throw Refusal{"client closed the connection during the handshake"};
         counters_.from_client += n;
-        client_link_.feed(std::span(buffer.data(), n));
+        client_link_->feed(std::span(buffer.data(), n));
     }
 }
 
@@ -452,7 +474,7 @@ asio::awaitable<spice::UpstreamEvent> SpiceConnection::next_upstream_event() {
 }
 
 asio::awaitable<void> SpiceConnection::flush_client() {
-    auto out = client_link_.take_output();
+    auto out = client_link_->take_output();
     if (out.empty()) co_return;
     co_await client_->write_all(out);
     counters_.to_client += out.size();
@@ -473,6 +495,15 @@ void SpiceConnection::arm_handshake_deadline() {
         self->client_->close();
         if (self->upstream_) self->upstream_->close();
     });
+}
+
+// An idle channel should cost little: what only the handshake needed (the Cyrus connection,
+// the link machines and their buffers) goes before the relay starts.
+void SpiceConnection::release_handshake_state() {
+    client_link_.reset();
+    upstream_link_.reset();
+    upstream_reply_.reset();
+    sasl_.reset();
 }
 
 void SpiceConnection::audit(std::string_view event, nlohmann::json fields) {

@@ -42,7 +42,9 @@ private:
     asio::awaitable<void> handshake();
     std::string why_no_vm(const std::string& vm_name) const;
     asio::awaitable<void> link_upstream();
-    spice::LinkReply reply_for_client(const spice::LinkReply& upstream_reply);
+    asio::awaitable<spice::LinkReply> reply_for_client(const spice::LinkReply& upstream_reply);
+    bool offer_sasl();
+    asio::awaitable<void> acquire_ticket_key();
     asio::awaitable<void> authenticate();
     bool handle_sasl(const auth::StepResult& result);
     asio::awaitable<void> authenticate_ticket(const spice::TicketReceived& ticket);
@@ -61,6 +63,7 @@ private:
     void end_session(const std::string& reason);
     void audit(std::string_view event, nlohmann::json fields);
     void audit_close();
+    void release_handshake_state();
 
     GatewayContext& gateway_;
     const core::ListenerConfig& listener_;
@@ -75,7 +78,7 @@ private:
     TlsStream* tls_ = nullptr;  // the client stream when the listener uses TLS
     std::unique_ptr<ByteStream> client_;
     std::unique_ptr<ByteStream> upstream_;
-    spice::DownstreamLink client_link_;
+    std::optional<spice::DownstreamLink> client_link_{std::in_place};  // released after the handshake
     std::optional<spice::UpstreamLink> upstream_link_;
     std::optional<spice::LinkReply> upstream_reply_;
     std::optional<auth::TicketKey> ticket_key_;

@@ -11,6 +11,9 @@
 namespace vmgate::net {
 namespace {
 
+// OpenSSL's record read buffer with read-ahead: room for four full records per read(2).
+constexpr std::size_t tls_read_buffer_size = 4 * (16 * 1024 + 512);
+
 std::string openssl_errors() {
     std::string out;
     while (unsigned long e = ERR_get_error()) {
@@ -49,6 +52,9 @@ TlsServerContext::TlsServerContext(const core::TlsConfig& config) {
                                   SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
     // Idle channels then hold no record buffers (memory per idle channel matters at scale).
     SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    // Read whole bursts of records per read(2) instead of a header read and a body read each.
+    SSL_CTX_set_read_ahead(ctx_, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx_, tls_read_buffer_size);
     SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_use_certificate_chain_file(ctx_, config.cert.c_str()) != 1) {
         auto e = openssl_errors();
@@ -81,6 +87,9 @@ TlsStream::~TlsStream() { SSL_free(ssl_); }
 template <class Op>
 asio::awaitable<int> TlsStream::drive(Op op) {
     for (;;) {
+        // OpenSSL holds the raw descriptor number: once close() released it, the number may
+        // already belong to another client's socket, so no SSL call may run any more.
+        if (!socket_.is_open()) throw std::system_error(asio::error::operation_aborted);
         ERR_clear_error();
         errno = 0;
         const int r = op();
@@ -116,7 +125,43 @@ asio::awaitable<void> TlsStream::wait_readable() {
 asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::uint8_t> buffer) {
     std::size_t n = 0;
     const int r = co_await drive([&] { return SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n); });
-    co_return r > 0 ? n : 0;
+    if (r == 0) co_return 0;
+    bool eof = false;  // reported by the next read
+    co_return fill_available(buffer, n, eof);
+}
+
+std::optional<std::size_t> TlsStream::try_read_some(std::span<std::uint8_t> buffer) {
+    if (!socket_.is_open()) throw std::system_error(asio::error::operation_aborted);
+    bool eof = false;
+    const std::size_t n = fill_available(buffer, 0, eof);
+    if (n > 0) return n;
+    if (eof) return 0;
+    return std::nullopt;
+}
+
+// SSL_read returns one record (16 KiB at most) per call; gathering several into the relay's
+// buffer means one write per buffer instead of one per record.
+std::size_t TlsStream::fill_available(std::span<std::uint8_t> buffer, std::size_t filled, bool& eof) {
+    while (filled < buffer.size()) {
+        ERR_clear_error();
+        errno = 0;
+        std::size_t n = 0;
+        if (SSL_read_ex(ssl_, buffer.data() + filled, buffer.size() - filled, &n) == 1) {
+            filled += n;
+            continue;
+        }
+        const int error = SSL_get_error(ssl_, 0);
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) break;
+        if (error == SSL_ERROR_ZERO_RETURN ||
+            (error == SSL_ERROR_SYSCALL && (errno == 0 || errno == ECONNRESET || errno == EPIPE))) {
+            eof = true;
+            break;
+        }
+        if (filled > 0) break;  // deliver what arrived; the error recurs on the next read
+        if (error == SSL_ERROR_SYSCALL) throw std::system_error(errno, std::generic_category(), "TLS socket");
+        throw TlsError(openssl_errors());
+    }
+    return filled;
 }
 
 asio::awaitable<void> TlsStream::write_all(std::span<const std::uint8_t> data) {
@@ -131,6 +176,7 @@ asio::awaitable<void> TlsStream::write_all(std::span<const std::uint8_t> data) {
 
 asio::awaitable<void> TlsStream::shutdown_send() {
     // One SSL_shutdown sends close_notify; the peer's own close_notify arrives through reads.
+    if (!socket_.is_open()) co_return;
     try {
         co_await drive([this] { return SSL_shutdown(ssl_) >= 0 ? 1 : -1; });
     } catch (const std::exception&) {

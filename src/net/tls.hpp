@@ -48,6 +48,7 @@ public:
 
     asio::awaitable<void> wait_readable() override;
     asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buffer) override;
+    std::optional<std::size_t> try_read_some(std::span<std::uint8_t> buffer) override;
     asio::awaitable<void> write_all(std::span<const std::uint8_t> data) override;
     asio::awaitable<void> shutdown_send() override;
     void close() override;
@@ -60,6 +61,9 @@ public:
 private:
     template <class Op>
     asio::awaitable<int> drive(Op op);
+    // Appends decrypted bytes already available (buffered records, readable socket) after
+    // `filled`, without waiting; stops at would-block, end of stream or a full buffer.
+    std::size_t fill_available(std::span<std::uint8_t> buffer, std::size_t filled, bool& eof);
 
     asio::ip::tcp::socket socket_;
     SSL* ssl_ = nullptr;

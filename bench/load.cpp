@@ -1,0 +1,209 @@
+#include "load.hpp"
+
+#include "bench_wire.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+namespace vmgate::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Large writes: OpenSSL cuts them into full 16 KiB records, as a busy display stream would.
+constexpr std::size_t bulk_write_size = 256 * 1024;
+constexpr double bytes_per_mib = 1024.0 * 1024.0;
+// Round trips before timing starts: page faults, lazy allocations and CPU frequency settle.
+constexpr std::size_t warmup_round_trips = 200;
+
+const std::array<std::uint8_t, ping_size> ping_message = make_ping();
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+nlohmann::json tls_json(const TlsParameters& tls) {
+    if (tls.version.empty()) return nullptr;
+    return {{"version", tls.version}, {"cipher", tls.cipher}, {"group", tls.group}};
+}
+
+// A channel in its data phase: connected, TLS done, and logged in when there is a ticket.
+Channel open_stream(const Target& target, const std::string& ticket) {
+    Channel channel = Channel::connect(target);
+    if (!ticket.empty()) spice_main_login(channel, ticket);
+    return channel;
+}
+
+void ping(Channel& channel) {
+    channel.write_all(ping_message);
+    std::array<std::uint8_t, ping_size> echo{};
+    channel.read_exact(echo);
+    if (echo != ping_message) throw std::runtime_error("the echo differs from the ping");
+}
+
+// Nearest-rank percentile of sorted samples.
+double percentile(const std::vector<double>& sorted, double fraction) {
+    const auto rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(sorted.size())));
+    return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// The first failure of a multi-threaded run, and how many there were.
+class Failures {
+public:
+    void record(const std::exception& e) {
+        const std::lock_guard lock(mutex_);
+        if (count_++ == 0) first_ = e.what();
+    }
+    std::size_t count() const {
+        const std::lock_guard lock(mutex_);
+        return count_;
+    }
+    std::string first() const {
+        const std::lock_guard lock(mutex_);
+        return first_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::size_t count_ = 0;
+    std::string first_;
+};
+
+// Runs body on `count` threads and waits for all of them.
+template <typename Body>
+void on_threads(unsigned count, Body body) {
+    std::vector<std::jthread> threads;
+    for (unsigned i = 0; i < count; ++i) threads.emplace_back(body);
+}
+
+void wait_for_stdin_eof() {
+    std::array<char, 256> buffer{};
+    for (;;) {
+        const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+        if (n == 0 || (n < 0 && errno != EINTR)) return;
+    }
+}
+
+}  // namespace
+
+nlohmann::json run_bulk(const Target& target, const std::string& ticket, std::uint64_t bytes) {
+    Channel channel = open_stream(target, ticket);
+    const std::vector<std::uint8_t> chunk(bulk_write_size, 0x5a);  // AES-GCM costs the same for any content
+    const auto start = Clock::now();
+    channel.write_all(bulk_header(bytes));
+    for (std::uint64_t left = bytes; left > 0;) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+        channel.write_all(std::span(chunk).first(n));
+        left -= n;
+    }
+    std::array<std::uint8_t, bulk_ack_size> ack{};
+    channel.read_exact(ack);
+    const double seconds = seconds_since(start);
+    if (const auto expected = bulk_ack(); !std::equal(ack.begin(), ack.end(), expected.begin()))
+        throw std::runtime_error("the sink's acknowledgement is malformed");
+    return {{"bytes", bytes},
+            {"seconds", seconds},
+            {"mib_per_s", static_cast<double>(bytes) / bytes_per_mib / seconds},
+            {"tls", tls_json(channel.tls_parameters())}};
+}
+
+nlohmann::json run_pingpong(const Target& target, const std::string& ticket, std::size_t count) {
+    if (count == 0) throw std::invalid_argument("--count must be positive");
+    Channel channel = open_stream(target, ticket);
+    for (std::size_t i = 0; i < warmup_round_trips; ++i) ping(channel);
+    std::vector<double> micros;
+    micros.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto start = Clock::now();
+        ping(channel);
+        micros.push_back(seconds_since(start) * 1e6);
+    }
+    std::sort(micros.begin(), micros.end());
+    return {{"round_trips", count},
+            {"median_us", percentile(micros, 0.5)},
+            {"p99_us", percentile(micros, 0.99)},
+            {"max_us", micros.back()},
+            {"tls", tls_json(channel.tls_parameters())}};
+}
+
+nlohmann::json run_handshakes(const Target& target, const std::vector<std::string>& tickets,
+                              std::chrono::duration<double> duration, unsigned concurrency) {
+    std::atomic<std::size_t> next_ticket{0};
+    std::atomic<std::size_t> completed{0};
+    Failures failures;
+    std::mutex tls_mutex;
+    TlsParameters tls;
+    const auto start = Clock::now();
+    const auto deadline = start + std::chrono::duration_cast<Clock::duration>(duration);
+    on_threads(concurrency, [&] {
+        while (Clock::now() < deadline) {
+            const std::size_t i = next_ticket++;
+            if (!tickets.empty() && i >= tickets.size()) return;
+            try {
+                Channel channel = Channel::connect(target);
+                if (tickets.empty()) ping(channel); else spice_main_login(channel, tickets[i]);
+                ++completed;
+                const std::lock_guard lock(tls_mutex);
+                if (tls.version.empty()) tls = channel.tls_parameters();
+            } catch (const std::exception& e) {
+                failures.record(e);
+            }
+        }
+    });
+    const double seconds = seconds_since(start);
+    return {{"handshakes", completed.load()},
+            {"failures", failures.count()},
+            {"first_error", failures.first()},
+            {"seconds", seconds},
+            {"per_second", static_cast<double>(completed.load()) / seconds},
+            {"concurrency", concurrency},
+            {"tls", tls_json(tls)}};
+}
+
+nlohmann::json run_idle(const Target& target, const std::string& ticket, std::size_t channels,
+                        unsigned concurrency, bool hold) {
+    std::vector<std::optional<Channel>> open(channels);
+    const auto start = Clock::now();
+    std::uint32_t session_id = 0;
+    std::size_t first_secondary = 0;
+    if (!ticket.empty() && channels > 0) {  // display channels join the main channel's session
+        Channel main = Channel::connect(target);
+        session_id = spice_main_login(main, ticket);
+        ping(main);
+        open[0] = std::move(main);
+        first_secondary = 1;
+    }
+    std::atomic<std::size_t> next{first_secondary};
+    Failures failures;
+    on_threads(concurrency, [&] {
+        for (std::size_t i = next++; i < channels && failures.count() == 0; i = next++) {
+            try {
+                Channel channel = Channel::connect(target);
+                if (!ticket.empty()) spice_display_login(channel, ticket, session_id);
+                ping(channel);
+                open[i] = std::move(channel);
+            } catch (const std::exception& e) {
+                failures.record(e);
+            }
+        }
+    });
+    if (failures.count() > 0) throw std::runtime_error("opening idle channels: " + failures.first());
+    const double seconds = seconds_since(start);
+    std::cout << "ready" << std::endl;
+    if (hold) wait_for_stdin_eof();
+    return {{"channels", channels},
+            {"seconds_to_open", seconds},
+            {"tls", channels > 0 ? tls_json(open[0]->tls_parameters()) : nullptr}};
+}
+
+}  // namespace vmgate::bench

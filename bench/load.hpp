@@ -1,0 +1,35 @@
+// The load patterns. Each returns its figures as one JSON object, which vmgate_bench prints as a
+// line for bench/run.py. With a ticket the client logs into vmgate as a SPICE client first;
+// without one the data phase starts right after TLS (stunnel, haproxy, or the sink itself).
+#pragma once
+
+#include "channel.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vmgate::bench {
+
+// (a) One channel sends `bytes` in large writes; timed until the sink acknowledged the last.
+nlohmann::json run_bulk(const Target& target, const std::string& ticket, std::uint64_t bytes);
+
+// (b) `count` sequential 64-byte round trips on one channel, after a short warm-up.
+nlohmann::json run_pingpong(const Target& target, const std::string& ticket, std::size_t count);
+
+// (c) New channels, one after another on each of `concurrency` threads, until `duration` has
+// passed or the tickets ran out. With tickets: TLS + SPICE main-channel login + MAIN_INIT
+// through; without: TLS + one ping through.
+nlohmann::json run_handshakes(const Target& target, const std::vector<std::string>& tickets,
+                              std::chrono::duration<double> duration, unsigned concurrency);
+
+// (d) Opens `channels` channels (with a ticket: one main channel, the rest display channels of
+// its session), each proven end to end by a ping; prints "ready"; with `hold` keeps them open
+// until stdin reaches EOF.
+nlohmann::json run_idle(const Target& target, const std::string& ticket, std::size_t channels,
+                        unsigned concurrency, bool hold);
+
+}  // namespace vmgate::bench
