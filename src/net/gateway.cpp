@@ -235,6 +235,8 @@ Gateway::~Gateway() {
         w->io.stop();
         if (w->thread.joinable()) w->thread.join();
     }
+    // Connections still parked in a worker refer to the shared state: they go first.
+    state_->workers.clear();
 }
 
 void Gateway::start() {

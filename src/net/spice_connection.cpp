@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace vmgate::net {
 
@@ -36,16 +37,16 @@ bool offers(const core::ListenerConfig& l, core::AuthMethod m) {
     return std::find(l.auth.begin(), l.auth.end(), m) != l.auth.end();
 }
 
-// The VM a TLS server name selects on a route = "sni" listener: the first label, after the
-// configured suffix is removed. "" when the name does not carry one.
+// The VM a TLS server name selects on a route = "sni" listener: with a suffix, exactly the one
+// label before it ("vm1.vms.example" -> "vm1"; "x.vm1.vms.example" selects nothing); without,
+// the first label. "" when the name selects no VM.
 std::string vm_from_server_name(std::string name, const std::string& suffix) {
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (!suffix.empty()) {
-        if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-            return "";
-        name.resize(name.size() - suffix.size());
-    }
-    return name.substr(0, name.find('.'));
+    if (suffix.empty()) return name.substr(0, name.find('.'));
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        return "";
+    name.resize(name.size() - suffix.size());
+    return name.find('.') == std::string::npos ? name : "";
 }
 
 // The main channel's upstream -> client stream, watched for the session id and stripped of
@@ -176,7 +177,7 @@ std::string SpiceConnection::why_no_vm(const std::string& vm_name) const {
     if (listener_.route == core::Route::sni && server_name_.empty())
         return "no TLS server name (SNI) to choose a VM by";
     if (listener_.route == core::Route::sni && vm_name.empty())
-        return "TLS server name \"" + server_name_ + "\" does not end in \"" + listener_.sni_suffix + "\"";
+        return "TLS server name \"" + server_name_ + "\" is not of the form VM" + listener_.sni_suffix;
     return "no SPICE VM named \"" + vm_name + "\"";
 }
 
