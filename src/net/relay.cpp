@@ -16,7 +16,7 @@ namespace {
 constexpr std::size_t relay_buffer_size = 256 * 1024;
 // Buffers kept per thread for reuse; beyond that they go back to the allocator. Only busy
 // channels hold one, so a few per thread cover the relays running at any moment.
-constexpr std::size_t max_pooled_buffers = 8;
+constexpr std::size_t max_pooled_buffers = 4;
 // After one side half-closed, how long the other may keep sending before the gateway closes.
 constexpr auto half_close_linger = std::chrono::seconds(30);
 

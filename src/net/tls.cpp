@@ -119,6 +119,9 @@ asio::awaitable<void> TlsStream::handshake() {
 
 asio::awaitable<void> TlsStream::wait_readable() {
     if (SSL_has_pending(ssl_)) co_return;
+    // A read that found nothing leaves OpenSSL's record buffer allocated; an idle channel
+    // should not keep tens of KiB for data that may not come for hours.
+    SSL_free_buffers(ssl_);
     co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
 }
 
