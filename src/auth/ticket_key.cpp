@@ -1,5 +1,7 @@
 #include "auth/ticket_key.hpp"
 
+#include "auth/rsa_keygen.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -69,12 +71,7 @@ TicketKey::TicketKey(std::unique_ptr<EVP_PKEY, KeyDeleter> key,
     : key_(std::move(key)), spki_(spki) {}
 
 TicketKey TicketKey::generate() {
-    // EVP_RSA_gen uses OpenSSL's default public exponent, 65537.
-    std::unique_ptr<EVP_PKEY, KeyDeleter> key(EVP_RSA_gen(kKeyBits));
-    if (!key) {
-        ERR_clear_error();
-        throw std::runtime_error("RSA-1024 key generation refused by OpenSSL (FIPS mode?)");
-    }
+    std::unique_ptr<EVP_PKEY, KeyDeleter> key(generate_ticket_rsa_key().release());
     const auto spki = encode_spki(key.get());
     return TicketKey(std::move(key), spki);
 }
