@@ -7,11 +7,6 @@ namespace vmgate::auth {
 TicketKeyPool::TicketKeyPool(std::size_t capacity)
     : capacity_(capacity), filler_([this](std::stop_token stop) { fill(stop); }) {}
 
-TicketKey TicketKeyPool::take() {
-    if (auto key = try_take()) return std::move(*key);
-    return TicketKey::generate();
-}
-
 std::optional<TicketKey> TicketKeyPool::try_take() {
     std::lock_guard lock(mutex_);
     if (keys_.empty()) return std::nullopt;
@@ -33,11 +28,11 @@ void TicketKeyPool::fill(const std::stop_token& stop) {
             if (!taken_.wait(lock, stop, [this] { return keys_.size() < capacity_; })) return;
         }
         try {
-            TicketKey key = TicketKey::generate();  // outside the lock: take() must not wait
+            TicketKey key = TicketKey::generate();  // outside the lock: try_take() must not wait
             std::lock_guard lock(mutex_);
             keys_.push_back(std::move(key));
         } catch (const std::exception&) {
-            // OpenSSL refuses RSA-1024 (FIPS): stop filling; take() reports it to the caller.
+            // OpenSSL refuses RSA-1024 (FIPS): stop filling; the caller's own attempt reports it.
             return;
         }
     }

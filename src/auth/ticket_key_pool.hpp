@@ -26,10 +26,8 @@ public:
     TicketKeyPool& operator=(const TicketKeyPool&) = delete;
 
     // Hands a key out for good: the pool keeps no copy, so no key ever serves two connections.
-    // Generates one on the spot when the pool is empty. Thread-safe.
-    TicketKey take();
-    // A key from the stock, or nullopt when it is empty (the caller then generates one where
-    // the milliseconds it costs hold up nobody else).
+    // nullopt when the stock is empty: the caller then makes one where the milliseconds it
+    // costs hold up nobody else. Thread-safe.
     std::optional<TicketKey> try_take();
 
     // Keys ready now (for metrics and tests).

@@ -21,7 +21,7 @@ public:
     virtual bool user_in_unix_group(std::string_view user, std::string_view group) const = 0;
 };
 
-// getpwnam/getgrnam/getgrouplist based resolver.
+// Local accounts: member if listed in the group (getgrnam_r) or it is the user's primary group.
 class SystemGroupResolver final : public GroupResolver {
 public:
     bool user_in_unix_group(std::string_view user, std::string_view group) const override;
