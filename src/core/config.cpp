@@ -23,7 +23,8 @@ using GroupMap = std::map<std::string, std::vector<std::string>>;
 
 constexpr std::string_view top_level_keys[] = {"gateway", "tls", "sasl", "groups", "listener", "vm"};
 constexpr std::string_view gateway_keys[] = {"state_dir",    "audit_log",         "metrics",
-                                             "admin_socket", "handshake_timeout", "workers"};
+                                             "admin_socket", "handshake_timeout", "max_handshakes",
+                                             "max_handshakes_per_source", "workers"};
 constexpr std::string_view tls_keys[] = {"cert", "key", "client_ca", "client_cert"};
 constexpr std::string_view sasl_keys[] = {"mech_list",     "sasldb",        "pwcheck_method",
                                           "saslauthd_path", "service_spice", "service_vnc",
@@ -40,6 +41,7 @@ constexpr std::string_view deniable_channels[] = {"display", "inputs",    "curso
                                                   "smartcard", "usbredir", "port", "webdav"};
 
 constexpr std::int64_t max_workers = 256;
+constexpr std::int64_t max_handshake_limit = 1'000'000;
 constexpr std::size_t max_dns_label = 63;
 constexpr int minutes_per_hour = 60;
 constexpr int minutes_per_day = 24 * minutes_per_hour;
@@ -603,6 +605,17 @@ private:
 
 // ------------------------------------------------------------------------------ section readers
 
+// An integer key that must lie in [low, high]; `hint` explains special values.
+void read_bounded(const Section& s, std::string_view key, std::int64_t low, std::int64_t high,
+                  std::string_view hint, unsigned& target) {
+    const auto value = s.integer(key);
+    if (!value) return;
+    if (*value < low || *value > high)
+        s.error(key, fmt::format("expected {} to {}{}, got {}", low, high, hint, *value));
+    else
+        target = static_cast<unsigned>(*value);
+}
+
 GatewayConfig read_gateway(const Section& s) {
     s.reject_unknown(gateway_keys);
     GatewayConfig gateway;
@@ -615,11 +628,15 @@ GatewayConfig read_gateway(const Section& s) {
         gateway.metrics = *metrics;
     }
     s.read("handshake_timeout", gateway.handshake_timeout);
-    if (auto workers = s.integer("workers")) {
-        if (*workers < 0 || *workers > max_workers)
-            s.error("workers", fmt::format("expected 0 to {} (0 = one per CPU), got {}", max_workers, *workers));
-        else
-            gateway.workers = static_cast<unsigned>(*workers);
+    read_bounded(s, "max_handshakes", 1, max_handshake_limit, "", gateway.max_handshakes);
+    read_bounded(s, "max_handshakes_per_source", 1, max_handshake_limit, "", gateway.max_handshakes_per_source);
+    read_bounded(s, "workers", 0, max_workers, " (0 = one per CPU)", gateway.workers);
+    if (gateway.max_handshakes_per_source > gateway.max_handshakes) {
+        if (s.integer("max_handshakes_per_source"))
+            s.error("max_handshakes_per_source",
+                    fmt::format("{} is more than max_handshakes ({}), so it would never apply",
+                                gateway.max_handshakes_per_source, gateway.max_handshakes));
+        gateway.max_handshakes_per_source = gateway.max_handshakes;  // the default follows a lower total
     }
     return gateway;
 }

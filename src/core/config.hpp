@@ -82,6 +82,8 @@ struct GatewayConfig {
     std::string metrics;          // "" = off
     std::string admin_socket = "/run/vmgate/admin.sock";
     std::chrono::seconds handshake_timeout{10};  // TLS + link + auth must finish within this
+    unsigned max_handshakes = 256;               // connections in their handshake at once
+    unsigned max_handshakes_per_source = 32;     // ... from one source address
     unsigned workers = 0;                        // 0 = one per CPU
 };
 

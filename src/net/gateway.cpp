@@ -4,6 +4,7 @@
 #include "audit/audit_log.hpp"
 #include "core/config_support.hpp"
 #include "net/gateway_context.hpp"
+#include "net/handshake_limiter.hpp"
 #include "net/spice_connection.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -85,6 +86,7 @@ struct Gateway::State {
     asio::thread_pool key_generation{1};
     std::shared_ptr<auth::SaslServerContext> sasl;
     std::unique_ptr<TlsServerContext> tls;
+    std::unique_ptr<HandshakeLimiter> handshakes;
     std::unique_ptr<GatewayContext> context;
     std::unique_ptr<admin::AdminServer> admin;
     std::unique_ptr<asio::signal_set> signals;
@@ -97,6 +99,8 @@ struct Gateway::State {
     void load_security();
     void bind_listeners();
     asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, const core::ListenerConfig& listener);
+    void refuse_at_accept(const core::ListenerConfig& listener, const asio::ip::tcp::endpoint& peer,
+                          const std::string& why);
     void spawn(std::shared_ptr<SpiceConnection> connection, asio::io_context& io);
     nlohmann::json admin_request(const nlohmann::json& request);
     nlohmann::json issue_ticket(const nlohmann::json& request);
@@ -153,12 +157,30 @@ asio::awaitable<void> Gateway::State::accept_loop(asio::ip::tcp::acceptor& accep
             co_await pause.async_wait(asio::use_awaitable);
             continue;
         }
+        std::error_code ignored;
+        const auto peer = socket.remote_endpoint(ignored);
+        std::string why;
+        auto slot = handshakes->try_acquire(peer.address().to_string(), why);
+        if (!slot) {
+            refuse_at_accept(listener, peer, why);
+            continue;  // the socket closes here: no protocol has started, so no reply is owed
+        }
         try {
-            spawn(std::make_shared<SpiceConnection>(*context, listener, std::move(socket)), worker.io);
+            spawn(std::make_shared<SpiceConnection>(*context, listener, std::move(socket), std::move(*slot)),
+                  worker.io);
         } catch (const std::exception& e) {
             spdlog::error("connection on {}: {}", listener.address, e.what());
         }
     }
+}
+
+void Gateway::State::refuse_at_accept(const core::ListenerConfig& listener, const asio::ip::tcp::endpoint& peer,
+                                      const std::string& why) {
+    const std::uint64_t id = context->next_connection_id++;
+    const std::string peer_text = peer.address().to_string() + ":" + std::to_string(peer.port());
+    audit_log->record("accept", {{"conn", id}, {"listener", listener.address}, {"peer", peer_text}, {"tls", listener.tls}});
+    audit_log->record("close", {{"conn", id}, {"peer", peer_text}, {"reason", why},
+                                {"bytes_from_client", 0}, {"bytes_to_client", 0}, {"duration_ms", 0}});
 }
 
 void Gateway::State::spawn(std::shared_ptr<SpiceConnection> connection, asio::io_context& io) {
@@ -251,6 +273,8 @@ void Gateway::start() {
     s.context = std::unique_ptr<GatewayContext>(new GatewayContext{
         s.config, *s.audit_log, s.clock, *s.evaluator, s.sessions, s.tickets, s.ticket_keys.get(),
         s.key_generation.get_executor(), s.sasl, s.tls.get()});
+    s.handshakes = std::make_unique<HandshakeLimiter>(s.config.gateway.max_handshakes,
+                                                      s.config.gateway.max_handshakes_per_source);
     unsigned n = s.config.gateway.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) s.workers.push_back(std::make_unique<Worker>());

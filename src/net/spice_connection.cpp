@@ -77,9 +77,9 @@ private:
 }  // namespace
 
 SpiceConnection::SpiceConnection(GatewayContext& gateway, const core::ListenerConfig& listener,
-                                 asio::ip::tcp::socket socket)
+                                 asio::ip::tcp::socket socket, HandshakeLimiter::Slot slot)
     : gateway_(gateway), listener_(listener), id_(gateway.next_connection_id++),
-      executor_(socket.get_executor()), deadline_(socket.get_executor()) {
+      executor_(socket.get_executor()), deadline_(socket.get_executor()), handshake_slot_(std::move(slot)) {
     std::error_code ignored;
     peer_ = socket.remote_endpoint(ignored);
     local_ = socket.local_endpoint(ignored);
@@ -118,6 +118,7 @@ asio::awaitable<void> SpiceConnection::run() {
         }
     }
     deadline_.cancel();
+    handshake_slot_.reset();
     if (established) co_await relay();
     client_->close();
     if (upstream_) upstream_->close();

@@ -9,6 +9,7 @@
 #include "core/identity.hpp"
 #include "net/byte_stream.hpp"
 #include "net/gateway_context.hpp"
+#include "net/handshake_limiter.hpp"
 #include "net/relay.hpp"
 #include "net/tls.hpp"
 #include "session/registry.hpp"
@@ -28,8 +29,10 @@ namespace vmgate::net {
 
 class SpiceConnection : public std::enable_shared_from_this<SpiceConnection> {
 public:
+    // `slot`: this connection's place among the handshakes in progress, given up once the
+    // relay starts or the handshake fails.
     SpiceConnection(GatewayContext& gateway, const core::ListenerConfig& listener,
-                    asio::ip::tcp::socket socket);
+                    asio::ip::tcp::socket socket, HandshakeLimiter::Slot slot);
 
     // Runs the connection to its end and writes its audit "close" record.
     asio::awaitable<void> run();
@@ -74,6 +77,7 @@ private:
     asio::ip::tcp::endpoint local_;
     asio::steady_timer deadline_;
     bool deadline_passed_ = false;
+    std::optional<HandshakeLimiter::Slot> handshake_slot_;
 
     TlsStream* tls_ = nullptr;  // the client stream when the listener uses TLS
     std::unique_ptr<ByteStream> client_;

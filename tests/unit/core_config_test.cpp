@@ -992,3 +992,31 @@ TEST(ConfigNames, ToStringAndFindVm) {
 
 }  // namespace
 }  // namespace vmgate::core
+
+namespace vmgate::core {
+namespace {
+
+TEST(ConfigHandshakeLimits, DefaultsAndBounds) {
+    auto ok = parse_config("[gateway]\nmax_handshakes = 10\n", "t.toml");
+    ASSERT_TRUE(ok.config);
+    EXPECT_EQ(ok.config->gateway.max_handshakes, 10u);
+    EXPECT_EQ(ok.config->gateway.max_handshakes_per_source, 10u);  // the default follows the total
+
+    auto defaults = parse_config("", "t.toml");
+    ASSERT_TRUE(defaults.config);
+    EXPECT_EQ(defaults.config->gateway.max_handshakes, 256u);
+    EXPECT_EQ(defaults.config->gateway.max_handshakes_per_source, 32u);
+
+    auto zero = parse_config("[gateway]\nmax_handshakes = 0\n", "t.toml");
+    ASSERT_EQ(zero.errors.size(), 1u);
+    EXPECT_EQ(zero.errors[0].key, "gateway.max_handshakes");
+    EXPECT_EQ(zero.errors[0].line, 2);
+
+    auto inverted = parse_config("[gateway]\nmax_handshakes = 4\nmax_handshakes_per_source = 8\n", "t.toml");
+    ASSERT_EQ(inverted.errors.size(), 1u);
+    EXPECT_EQ(inverted.errors[0].key, "gateway.max_handshakes_per_source");
+    EXPECT_NE(inverted.errors[0].message.find("more than max_handshakes (4)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vmgate::core
