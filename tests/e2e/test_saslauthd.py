@@ -30,9 +30,7 @@ class Saslauthd(h.E2ETestCase):
 
     @classmethod
     def setUpClass(cls):
-        reason = h.Saslauthd.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
+        h.Saslauthd.require()
         super().setUpClass()
         cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
         authd_db = h.make_sasldb(os.path.join(cls.tmp, "authd", "sasldb2"),

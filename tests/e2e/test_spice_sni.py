@@ -28,9 +28,7 @@ class SpiceSni(h.E2ETestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        reason = h.private_mounts_skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
+        h.require_private_mounts()
         cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"), cn="gateway.vms.test",
                              san="DNS:*.vms.test,DNS:localhost,IP:127.0.0.1")
         cls.hosts = os.path.join(cls.tmp, "hosts")

@@ -283,13 +283,13 @@ def sasldb_entries(path):
 # private mount namespaces (fake /etc/hosts, /etc/group for one process only)
 # ---------------------------------------------------------------------------------------------
 
-def private_mounts_skip_reason():
-    """None when private_mounts() can work here, else why not (needs root and unshare)."""
+def require_private_mounts():
+    """Raise unless private_mounts() can work here (root and util-linux's unshare/mount: CI and
+    `make test` run as root, so a missing piece is a broken test machine, not a reason to skip)."""
     if shutil.which("unshare") is None or shutil.which("mount") is None:
-        return "unshare/mount not installed"
+        raise RuntimeError("unshare/mount not installed (util-linux)")
     if os.geteuid() != 0:
-        return "a private mount namespace needs root (CAP_SYS_ADMIN)"
-    return None
+        raise RuntimeError("a private mount namespace needs root (CAP_SYS_ADMIN): run the e2e tests as root")
 
 
 def private_mounts(binds):
@@ -530,12 +530,10 @@ def vmgate_bin():
 
 
 def require_vmgate():
-    """The vmgate binary path; raise SkipTest if VMGATE_BIN is unset and no build exists."""
+    """The vmgate binary path; raise when there is none (set VMGATE_BIN, as ctest does, or build)."""
     path = vmgate_bin()
     if not os.access(path, os.X_OK):
-        if os.environ.get("VMGATE_BIN"):
-            raise RuntimeError("VMGATE_BIN=%s is not an executable file" % path)
-        raise unittest.SkipTest("no vmgate binary: set VMGATE_BIN (ctest does) or build %s" % path)
+        raise RuntimeError("no vmgate binary at %s: set VMGATE_BIN (ctest does) or build it" % path)
     return path
 
 
@@ -720,7 +718,7 @@ class Saslauthd:
     /etc, saslauthd runs in a private mount namespace (`unshare -m --propagation private`) in
     which the test file is bind-mounted over /etc/sasldb2. The bind mount is invisible to every
     other process and disappears with saslauthd. Needs root (CAP_SYS_ADMIN) and an existing
-    /etc/sasldb2 to mount over; otherwise `skip_reason()` explains why it cannot run.
+    /etc/sasldb2 to mount over; `require()` raises when one of them is missing.
 
     saslauthd must run in its own process group (start_process does that): on SIGTERM it
     signals its whole process group, which would otherwise include the test runner.
@@ -736,16 +734,16 @@ class Saslauthd:
         self.proc = None
 
     @classmethod
-    def skip_reason(cls):
-        for tool in ("saslauthd", "unshare", "mount", "testsaslauthd"):
+    def require(cls):
+        """Raise unless a private saslauthd can run here (sasl2-bin installs both the daemon and
+        /etc/sasldb2, which its postinst creates; the bind mount needs root)."""
+        for tool in ("saslauthd", "testsaslauthd"):
             if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
-                return "%s not installed" % tool
-        if os.geteuid() != 0:
-            return "saslauthd's sasldb backend only reads %s; serving a test database needs a " \
-                   "private mount namespace (root)" % cls.SYSTEM_SASLDB
+                raise RuntimeError("%s not installed (Debian package sasl2-bin)" % tool)
+        require_private_mounts()
         if not os.path.isfile(cls.SYSTEM_SASLDB):
-            return "%s does not exist, so there is nothing to bind-mount over" % cls.SYSTEM_SASLDB
-        return None
+            raise RuntimeError("%s does not exist (sasl2-bin's postinst creates it), so there is "
+                               "nothing to bind-mount the test database over" % cls.SYSTEM_SASLDB)
 
     def argv(self):
         inner = 'mount --bind "$1" %s && exec saslauthd -a sasldb -m "$2" -n 1 -d' % self.SYSTEM_SASLDB
@@ -1038,7 +1036,7 @@ class E2ETestCase(unittest.TestCase):
 
     maxDiff = None
     log_sources = None  # [(title, callable returning text)], per class
-    needs_vmgate = True  # skip the class early (before starting QEMU) when there is no binary
+    needs_vmgate = True  # fail the class early (before starting QEMU) when there is no binary
 
     @classmethod
     def setUpClass(cls):
@@ -1118,8 +1116,6 @@ class E2ETestCase(unittest.TestCase):
             def setUpClass(klass):
                 try:
                     original(klass)
-                except unittest.SkipTest:
-                    raise
                 except BaseException:
                     klass._dump(klass.log_sources, "setUpClass of %s" % klass.__name__)
                     raise
