@@ -234,12 +234,14 @@ std::shared_ptr<SaslServerContext> SaslServerContext::create(const core::SaslCon
         return nullptr;
     }
     const auto realm = config.default_realm.empty() ? cyrus_realm : config.default_realm;
-    state.context.reset(new SaslServerContext(config.default_realm, realm));
+    state.context.reset(new SaslServerContext(config.default_realm, realm, config.pwcheck_method == "auxprop"));
     return state.context;
 }
 
-SaslServerContext::SaslServerContext(std::string configured_realm, std::string default_realm)
-    : configured_realm_(std::move(configured_realm)), default_realm_(std::move(default_realm)) {}
+SaslServerContext::SaslServerContext(std::string configured_realm, std::string default_realm,
+                                     bool backend_checks_realm)
+    : configured_realm_(std::move(configured_realm)), default_realm_(std::move(default_realm)),
+      backend_checks_realm_(backend_checks_realm) {}
 
 void SaslServerContext::set_logger(SaslLogger logger) {
     auto& state = process_state();

@@ -34,14 +34,19 @@ public:
     // The realm to hand to sasl_server_new: "" lets Cyrus apply its own default.
     const std::string& configured_realm() const { return configured_realm_; }
 
+    // True when the password check itself is per realm (sasldb keys are user@realm). saslauthd
+    // checks the local account and ignores the realm, so a realm there proves nothing.
+    bool backend_checks_realm() const { return backend_checks_realm_; }
+
     // Cyrus' log messages (plugin warnings, sasldb errors) go here; thread-safe, process-wide.
     void set_logger(SaslLogger logger);
 
 private:
-    SaslServerContext(std::string configured_realm, std::string default_realm);
+    SaslServerContext(std::string configured_realm, std::string default_realm, bool backend_checks_realm);
 
     std::string configured_realm_;
     std::string default_realm_;
+    bool backend_checks_realm_;
 };
 
 }  // namespace vmgate::auth

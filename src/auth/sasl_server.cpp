@@ -67,11 +67,9 @@ std::optional<std::vector<uint8_t>> copy_out(const char* out, unsigned out_len) 
 // typed); a bare name belongs to the default realm, the one sasldb looked it up in.
 core::Identity split_username(std::string_view username, const std::string& default_realm,
                               std::string mechanism) {
-    const auto at = username.rfind('@');
-    if (at == std::string_view::npos)
-        return {std::string(username), default_realm, std::move(mechanism)};
-    return {std::string(username.substr(0, at)), std::string(username.substr(at + 1)),
-            std::move(mechanism)};
+    core::Identity who = core::Identity::parse(username, std::move(mechanism));
+    if (who.realm.empty()) who.realm = default_realm;
+    return who;
 }
 
 }  // namespace
@@ -155,6 +153,14 @@ bool SaslServerSession::take_identity(std::string& detail) {
     }
     identity_ = split_username(static_cast<const char*>(username), context_->default_realm(),
                                static_cast<const char*>(mechanism));
+    // saslauthd verified the password of the local account "bob" whatever realm was typed:
+    // "bob@partner.org" must not become a principal a rule for partner.org would admit.
+    if (!context_->backend_checks_realm() && identity_.realm != context_->default_realm()) {
+        detail = "realm \"" + identity_.realm + "\" refused: saslauthd checks local accounts only (realm \"" +
+                 context_->default_realm() + "\")";
+        identity_ = {};
+        return false;
+    }
     return true;
 }
 

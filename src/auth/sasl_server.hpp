@@ -23,8 +23,8 @@ struct StepResult {
     enum class Status { ok, more, failed };
     Status status = Status::failed;
     std::optional<std::vector<uint8_t>> server_out;  // nullopt: no data (not even empty)
-    // "authentication failed" for every refusal, so that nothing a client is told reveals
-    // whether the user exists or the password was wrong.
+    // "authentication failed" for every refusal: the text never says whether the user exists.
+    // (SCRAM's exchange itself still differs: Cyrus ends it at once for an unknown user.)
     std::string error;
     std::string detail;  // Cyrus' own explanation (sasl_errdetail), for the audit log only
 };

@@ -41,6 +41,7 @@ std::string expired_reason(TicketStore::Clock::time_point expires_at,
 std::string TicketStore::issue(core::Identity who, std::string vm, std::chrono::seconds ttl,
                                Clock::time_point now) {
     who.mechanism = "ticket";
+    expire(now);  // issuing is the one regular event here: drop what can open nothing any more
     std::string secret = random_text(kAlphabet, kSecretLength);
     const auto digest = digest_of(secret);
     std::lock_guard lock(mutex_);

@@ -272,7 +272,7 @@ std::string global_sections(const DemoPaths& paths, const DemoPkiFiles& pki) {
 [gateway]
 state_dir    = {}
 audit_log    = {}   # a JSON line per accept, authentication, decision, close
-admin_socket = {}   # `vmgate ticket` and `vmgate sessions` talk to the gateway here
+admin_socket = {}   # `vmgate ticket` talks to the gateway here
 
 [tls]
 cert = {}   # CN=localhost, SAN DNS:localhost + IP:127.0.0.1, signed by the demo CA

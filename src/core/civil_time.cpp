@@ -16,11 +16,11 @@ constexpr int kMinutesPerHour = 60;
 constexpr int kTmYearBase = 1900;
 constexpr int kDaysPerWeek = 7;
 
+}  // namespace
+
 std::string hh_mm(int minute_of_day) {
     return fmt::format("{:02}:{:02}", minute_of_day / kMinutesPerHour, minute_of_day % kMinutesPerHour);
 }
-
-}  // namespace
 
 std::string_view to_string(Weekday d) { return kShortNames.at(static_cast<std::size_t>(d)); }
 

@@ -43,6 +43,7 @@ std::string_view to_string(Weekday d);     // "mon"
 std::string_view long_name(Weekday d);     // "Monday"
 std::string to_string(const Date& d);      // "2026-11-23"
 std::string to_string(const TimeWindow&);  // "18:00-23:00"
+std::string hh_mm(int minute_of_day);      // "09:05"
 
 // The clock the daemon uses; tests use a fixed one.
 class Clock {

@@ -81,7 +81,7 @@ constexpr WeakMechanism weak_mechanisms[] = {
     {"NTLM", "NTLM is broken (relay and offline cracking attacks)"},
     {"OTP", "OTP relies on obsolete MD4/MD5/SHA-1 hash chains (RFC 2289)"},
 };
-constexpr std::string_view strong_mechanisms[] = {"GSSAPI", "GS2-KRB5", "PLAIN", "EXTERNAL"};
+constexpr std::string_view strong_mechanisms[] = {"GSSAPI", "GS2-KRB5", "PLAIN"};
 constexpr std::string_view scram_prefix = "SCRAM-";
 
 // A parsed value, or why it could not be parsed, worded for an admin.
@@ -233,7 +233,7 @@ Checked<HostPort> parse_host_port(std::string_view text) {
                     fmt::format("an IPv6 address needs brackets, like \"[::1]:5900\"; got \"{}\"", text)};
     }
     if (host.empty())
-        return {std::nullopt, fmt::format("the host is missing in \"{}\"; use 0.0.0.0 or :: for every address", text)};
+        return {std::nullopt, fmt::format("the host is missing in \"{}\"; use 0.0.0.0 or [::] for every address", text)};
     const auto port = parse_number(port_text);
     if (!port || *port < 1 || *port > std::numeric_limits<std::uint16_t>::max())
         return {std::nullopt, fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text)};
@@ -387,7 +387,7 @@ std::optional<std::string> mechanism_problem(std::string_view mechanism, bool al
         std::find(std::begin(strong_mechanisms), std::end(strong_mechanisms), mechanism) != std::end(strong_mechanisms))
         return std::nullopt;
     return fmt::format("unknown SASL mechanism \"{}\"; accepted: GSSAPI, GS2-KRB5, SCRAM-SHA-1, SCRAM-SHA-256, "
-                       "SCRAM-SHA-512 (any SCRAM-*), PLAIN, EXTERNAL",
+                       "SCRAM-SHA-512 (any SCRAM-*), PLAIN",
                        mechanism);
 }
 

@@ -120,8 +120,8 @@ void Gateway::State::load_security() {
         });
     }
     if (any_listener(config, true, core::AuthMethod::ticket)) ticket_keys = std::make_unique<auth::TicketKeyPool>();
-    std::string realm = config.sasl.default_realm;
-    if (realm.empty()) realm = sasl ? sasl->default_realm() : host_name();
+    const std::string realm = sasl ? sasl->default_realm()  // the configured one, else Cyrus's
+                              : config.sasl.default_realm.empty() ? host_name() : config.sasl.default_realm;
     evaluator = std::make_unique<policy::Evaluator>(config, groups, realm);
 }
 
@@ -217,11 +217,7 @@ nlohmann::json Gateway::State::issue_ticket(const nlohmann::json& request) {
     if (ttl <= std::chrono::seconds(0) || ttl > max_ticket_ttl)
         return {{"ok", false}, {"error", "ttl must be between 1 s and 24 h"}};
     if (!ticket_keys) return {{"ok", false}, {"error", "no TLS listener offers tickets (auth = [\"ticket\"])"}};
-    core::Identity who;
-    const auto at = user.rfind('@');
-    who.user = user.substr(0, at);
-    if (at != std::string::npos) who.realm = user.substr(at + 1);
-    who.mechanism = "ticket";
+    const core::Identity who = core::Identity::parse(user);  // the store marks it "ticket"
     const std::string secret = tickets.issue(who, vm, ttl, std::chrono::steady_clock::now());
     audit_log->record("ticket_issued", {{"user", who.user}, {"realm", who.realm}, {"vm", vm}, {"ttl_s", ttl.count()}});
     return {{"ok", true}, {"ticket", secret}, {"ttl_seconds", ttl.count()}};

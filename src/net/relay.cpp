@@ -48,11 +48,6 @@ struct PooledBuffer {
     std::span<std::uint8_t> span() { return {buffer.get(), relay_buffer_size}; }
 };
 
-std::uint64_t now_ns() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::steady_clock::now().time_since_epoch())
-                                          .count());
-}
 
 }  // namespace
 
@@ -111,7 +106,6 @@ asio::awaitable<void> Relay::pump(Direction direction) {
 asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::uint8_t> data) {
     if (direction == Direction::to_upstream) {
         counters_.from_client += data.size();
-        counters_.last_client_activity_ns = now_ns();
         co_await upstream_.write_all(data);
         co_return;
     }

@@ -9,7 +9,6 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -25,10 +24,10 @@ public:
     virtual void transform(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) = 0;
 };
 
+// Read and written on the connection's own thread only.
 struct RelayCounters {
-    std::atomic<std::uint64_t> from_client{0};  // bytes read from the client
-    std::atomic<std::uint64_t> to_client{0};    // bytes written to the client
-    std::atomic<std::uint64_t> last_client_activity_ns{0};
+    std::uint64_t from_client = 0;  // bytes read from the client
+    std::uint64_t to_client = 0;    // bytes written to the client
 };
 
 class Relay {

@@ -33,6 +33,12 @@ std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
 }
 
+// SASL data as the auth code takes it: nullopt (no data) stays distinct from empty data.
+std::optional<std::span<const std::uint8_t>> as_span(const std::optional<std::vector<std::uint8_t>>& data) {
+    if (!data) return std::nullopt;
+    return std::span<const std::uint8_t>(*data);
+}
+
 bool offers(const core::ListenerConfig& l, core::AuthMethod m) {
     return std::find(l.auth.begin(), l.auth.end(), m) != l.auth.end();
 }
@@ -120,8 +126,7 @@ asio::awaitable<void> SpiceConnection::run() {
     deadline_.cancel();
     handshake_slot_.reset();
     if (established) co_await relay();
-    client_->close();
-    if (upstream_) upstream_->close();
+    close_streams();
     audit_close();
 }
 
@@ -131,8 +136,7 @@ void SpiceConnection::close(const std::string& reason) {
             self->relay_->stop(reason);
         } else {
             if (self->close_reason_.empty()) self->close_reason_ = reason;
-            self->client_->close();
-            if (self->upstream_) self->upstream_->close();
+            self->close_streams();
         }
     });
 }
@@ -144,12 +148,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
         co_await tls_->handshake();
         server_name_ = tls_->server_name();
     }
-    auto event = co_await next_client_event();
-    if (auto* failed = std::get_if<spice::Failed>(&event)) {
-        link_error_ = failed->code;
-        throw Refusal{"protocol error: " + failed->detail};
-    }
-    link_ = std::get<spice::LinkReceived>(event).link;
+    link_ = std::get<spice::LinkReceived>(co_await next_client_event()).link;
     channel_ = std::string(spice::channel_name(link_.channel_type));
 
     if (!listener_.tls)  // a plain port never carries credentials or data (design.md invariant 1)
@@ -161,14 +160,13 @@ asio::awaitable<void> SpiceConnection::handshake() {
     audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
                    {"connection_id", link_.connection_id}, {"server_name", server_name_}});
     if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name));
-    const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
-    if (is_main && link_.connection_id != 0)  // would put QEMU in migration-target mode (§6.2)
+    if (is_main() && link_.connection_id != 0)  // would put QEMU in migration-target mode (§6.2)
         refuse(spice::LinkError::bad_connection_id, "main channel with a non-zero connection id");
 
     co_await link_upstream();
     co_await authenticate();
     authorize();
-    if (!is_main) attach_to_session();
+    if (!is_main()) attach_to_session();
     co_await login_upstream();
     client_link_->finish(spice::LinkError::ok);
     co_await flush_client();
@@ -256,25 +254,16 @@ asio::awaitable<void> SpiceConnection::acquire_ticket_key() {
 asio::awaitable<void> SpiceConnection::authenticate() {
     for (;;) {
         auto event = co_await next_client_event();
-        if (auto* failed = std::get_if<spice::Failed>(&event)) {
-            link_error_ = failed->code;
-            throw Refusal{"protocol error: " + failed->detail};
-        }
         if (auto* ticket = std::get_if<spice::TicketReceived>(&event)) {
             co_await authenticate_ticket(*ticket);
             co_return;
         }
         auth::StepResult result;
         if (auto* start = std::get_if<spice::SaslStart>(&event)) {
-            std::optional<std::span<const std::uint8_t>> data;
-            if (start->client_data) data = *start->client_data;
             sasl_mechanism_ = start->mechanism;
-            result = sasl_->start(start->mechanism, data);
+            result = sasl_->start(start->mechanism, as_span(start->client_data));
         } else {
-            auto& step = std::get<spice::SaslStep>(event);
-            std::optional<std::span<const std::uint8_t>> data;
-            if (step.client_data) data = *step.client_data;
-            result = sasl_->step(data);
+            result = sasl_->step(as_span(std::get<spice::SaslStep>(event).client_data));
         }
         if (handle_sasl(result)) co_return;
         co_await flush_client();
@@ -297,8 +286,7 @@ bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
     }
     client_link_->sasl_success(result.server_out);
     identity_ = sasl_->identity();
-    audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", identity_->mechanism},
-                   {"user", identity_->user}, {"realm", identity_->realm}});
+    audit_authenticated();
     return true;
 }
 
@@ -308,8 +296,7 @@ asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketRe
     std::variant<auth::TicketStore::Redeemed, std::string> outcome = std::string("ticket did not decrypt");
     if (secret) {
         const auto now = std::chrono::steady_clock::now();
-        const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
-        outcome = is_main ? gateway_.tickets.redeem_for_main(*secret, vm_->name, now)
+        outcome = is_main() ? gateway_.tickets.redeem_for_main(*secret, vm_->name, now)
                           : gateway_.tickets.check_for_channel(*secret, vm_->name, link_.connection_id);
     }
     if (auto* reason = std::get_if<std::string>(&outcome)) {
@@ -320,8 +307,7 @@ asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketRe
     auto& redeemed = std::get<auth::TicketStore::Redeemed>(outcome);
     identity_ = redeemed.who;
     ticket_id_ = redeemed.ticket_id;
-    audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", "ticket"},
-                   {"user", identity_->user}, {"realm", identity_->realm}});
+    audit_authenticated();
     co_return;
 }
 
@@ -373,8 +359,7 @@ asio::awaitable<void> SpiceConnection::login_upstream() {
 // ---- data phase ------------------------------------------------------------------------------
 
 asio::awaitable<void> SpiceConnection::relay() {
-    const bool is_main = link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
-    if (is_main) {
+    if (is_main()) {
         main_filter_ = std::make_unique<MainChannelTransform>(
             link_.common_caps.has(spice::CommonCap::mini_header),
             [this](std::uint32_t id) { on_main_session_id(id); },
@@ -382,15 +367,11 @@ asio::awaitable<void> SpiceConnection::relay() {
                 audit("migration_blocked", {{"vm", vm_->name}, {"message_type", type}});
             });
     } else {
-        session::ChannelHandle handle{id_, channel_, [self = weak_from_this()](const std::string& reason) {
-                                          if (auto s = self.lock()) s->close(reason);
-                                      }};
-        if (!session_->add_channel(std::move(handle))) {
+        if (!session_->add_channel(channel_handle())) {
             close_reason_ = "session ended before the channel opened";
             co_return;
         }
-        audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", link_.connection_id},
-                               {"user", identity_->user}, {"realm", identity_->realm}});
+        audit_channel_open();
     }
     relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, counters_, main_filter_.get());
     try {
@@ -410,7 +391,7 @@ asio::awaitable<void> SpiceConnection::relay() {
     release_handshake_state();
     const std::string reason = co_await relay_->run();
     if (close_reason_.empty()) close_reason_ = reason;
-    if (is_main) {
+    if (is_main()) {
         end_session("main channel ended: " + close_reason_);
     } else if (session_) {
         session_->remove_channel(id_);
@@ -419,19 +400,15 @@ asio::awaitable<void> SpiceConnection::relay() {
 
 void SpiceConnection::on_main_session_id(std::uint32_t spice_session_id) {
     auto session = std::make_shared<session::Session>(vm_->name, *identity_, spice_session_id, ticket_id_);
-    session->add_channel({id_, channel_, [self = weak_from_this()](const std::string& reason) {
-                              if (auto s = self.lock()) s->close(reason);
-                          }});
+    session->add_channel(channel_handle());
+    // A replaced session's own main connection ends it (end_session) when its relay stops.
     auto [opened, replaced] = gateway_.sessions.open(session, "taken over by " + identity_->to_string());
     session_ = opened;
     if (ticket_id_) gateway_.tickets.bind_session(*ticket_id_, spice_session_id);
-    for (const auto& old : replaced) {
+    for (const auto& old : replaced)
         audit("session_replaced", {{"vm", vm_->name}, {"session", old->spice_session_id()},
                                    {"user", old->who().user}, {"by", identity_->to_string()}});
-        if (old->ticket_id()) gateway_.tickets.session_ended(old->spice_session_id());
-    }
-    audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", spice_session_id},
-                           {"user", identity_->user}, {"realm", identity_->realm}});
+    audit_channel_open();
 }
 
 void SpiceConnection::end_session(const std::string& reason) {
@@ -455,7 +432,14 @@ asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
     std::array<std::uint8_t, handshake_read_size> buffer;
     for (;;) {
         co_await flush_client();
-        if (auto event = client_link_->next_event()) co_return std::move(*event);
+        if (auto event = client_link_->next_event()) {
+            // The machine has queued the protocol's own error reply, sent by the flush above.
+            if (auto* failed = std::get_if<spice::Failed>(&*event)) {
+                link_error_ = failed->code;
+                throw Refusal{"protocol error: " + failed->detail};
+            }
+            co_return std::move(*event);
+        }
         if (client_link_->closed()) throw Refusal{"link closed"};
         const std::size_t n = co_await client_->read_some(buffer);
         if (n == 0) throw Refusal{"client closed the connection during the handshake"};
@@ -494,8 +478,7 @@ void SpiceConnection::arm_handshake_deadline() {
     deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
         self->deadline_passed_ = true;
-        self->client_->close();
-        if (self->upstream_) self->upstream_->close();
+        self->close_streams();
     });
 }
 
@@ -506,6 +489,32 @@ void SpiceConnection::release_handshake_state() {
     upstream_link_.reset();
     upstream_reply_.reset();
     sasl_.reset();
+}
+
+bool SpiceConnection::is_main() const {
+    return link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
+}
+
+void SpiceConnection::close_streams() {
+    client_->close();
+    if (upstream_) upstream_->close();
+}
+
+// How the session registry ends this channel, from any thread.
+session::ChannelHandle SpiceConnection::channel_handle() {
+    return {id_, channel_, [self = weak_from_this()](const std::string& reason) {
+                if (auto s = self.lock()) s->close(reason);
+            }};
+}
+
+void SpiceConnection::audit_authenticated() {
+    audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", identity_->mechanism},
+                   {"user", identity_->user}, {"realm", identity_->realm}});
+}
+
+void SpiceConnection::audit_channel_open() {
+    audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", session_->spice_session_id()},
+                           {"user", identity_->user}, {"realm", identity_->realm}});
 }
 
 void SpiceConnection::audit(std::string_view event, nlohmann::json fields) {
@@ -519,8 +528,8 @@ void SpiceConnection::audit_close() {
         {"reason", close_reason_.empty() ? "closed" : close_reason_},
         {"peer", endpoint_text(peer_)},
         {"channel", channel_},
-        {"bytes_from_client", counters_.from_client.load()},
-        {"bytes_to_client", counters_.to_client.load()},
+        {"bytes_from_client", counters_.from_client},
+        {"bytes_to_client", counters_.to_client},
         {"duration_ms", duration_cast<milliseconds>(steady_clock::now() - started_).count()}};
     if (vm_) fields["vm"] = vm_->name;
     if (identity_) {

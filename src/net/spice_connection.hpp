@@ -64,6 +64,11 @@ private:
     void arm_handshake_deadline();
     void on_main_session_id(std::uint32_t spice_session_id);
     void end_session(const std::string& reason);
+    bool is_main() const;
+    void close_streams();
+    session::ChannelHandle channel_handle();
+    void audit_authenticated();
+    void audit_channel_open();
     void audit(std::string_view event, nlohmann::json fields);
     void audit_close();
     void release_handshake_state();

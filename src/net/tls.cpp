@@ -203,8 +203,4 @@ unsigned TlsStream::cipher_bits() const {
     return static_cast<unsigned>(SSL_get_cipher_bits(ssl_, nullptr));
 }
 
-std::string TlsStream::protocol_version() const { return SSL_get_version(ssl_); }
-
-std::string TlsStream::cipher_name() const { return SSL_get_cipher_name(ssl_); }
-
 }  // namespace vmgate::net

@@ -55,8 +55,6 @@ public:
 
     std::string server_name() const;  // SNI, "" if none
     unsigned cipher_bits() const;     // for SASL's external SSF
-    std::string protocol_version() const;
-    std::string cipher_name() const;
 
 private:
     template <class Op>

@@ -14,11 +14,11 @@ namespace vmgate::policy {
 namespace {
 
 using core::AllowRule;
+using core::hh_mm;
 using core::Identity;
 
 constexpr std::string_view kUnixPrefix = "unix:";
 constexpr int kDaysPerWeek = 7;
-constexpr int kMinutesPerHour = 60;
 // Channels through which a client acts on the VM rather than watches it.
 constexpr std::array<std::string_view, 4> kInputChannels{"inputs", "usbredir", "smartcard", "webdav"};
 
@@ -44,10 +44,9 @@ struct Naming {
     bool local() const { return who.realm.empty() || iequals(who.realm, default_realm); }
 
     bool user_entry(std::string_view entry) const {
-        // Cyrus splits "user@realm" at the last '@'; do the same so both agree on the realm.
-        const auto at = entry.rfind('@');
-        if (at == std::string_view::npos) return entry == who.user && local();
-        return entry.substr(0, at) == who.user && iequals(entry.substr(at + 1), who.realm);
+        const auto [user, realm] = Identity::split(entry);  // as Cyrus splits, so both agree
+        if (realm.empty()) return user == who.user && local();
+        return user == who.user && iequals(realm, who.realm);
     }
 
     bool unix_group(std::string_view entry) const {
@@ -129,10 +128,6 @@ std::vector<Condition> failed_conditions(const AllowRule& rule, const Request& r
 }
 
 // ---- words ----
-
-std::string hh_mm(int minute_of_day) {
-    return fmt::format("{:02}:{:02}", minute_of_day / kMinutesPerHour, minute_of_day % kMinutesPerHour);
-}
 
 std::string short_day(core::Weekday d) {
     std::string name(core::to_string(d));

@@ -68,9 +68,5 @@ void Registry::remove(const Session& session) {
         }
 }
 
-std::size_t Registry::size() const {
-    std::lock_guard lock(mutex_);
-    return by_vm_.size();
-}
 
 }  // namespace vmgate::session

@@ -4,7 +4,6 @@
 
 #include "core/identity.hpp"
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -33,7 +32,6 @@ public:
     const core::Identity& who() const { return who_; }
     std::uint32_t spice_session_id() const { return spice_session_id_; }
     std::optional<std::uint64_t> ticket_id() const { return ticket_id_; }
-    std::chrono::system_clock::time_point since() const { return since_; }
 
     // False when the session has already ended: the caller must refuse the channel.
     bool add_channel(ChannelHandle channel);
@@ -47,7 +45,6 @@ private:
     const core::Identity who_;
     const std::uint32_t spice_session_id_;
     const std::optional<std::uint64_t> ticket_id_;
-    const std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
     mutable std::mutex mutex_;
     bool ended_ = false;
     std::vector<ChannelHandle> channels_;
@@ -62,7 +59,6 @@ public:
         std::shared_ptr<Session> session, const std::string& takeover_reason);
     std::shared_ptr<Session> find(const std::string& vm, std::uint32_t spice_session_id) const;
     void remove(const Session& session);
-    std::size_t size() const;
 
 private:
     mutable std::mutex mutex_;

@@ -12,7 +12,7 @@ namespace {
 constexpr std::size_t u32_size = sizeof(std::uint32_t);
 
 // Client-controlled text goes into log details: keep it printable ASCII.
-std::string printable(std::span<const std::uint8_t> bytes) {
+std::string printable(std::string_view bytes) {
     constexpr std::uint8_t first_printable = 0x20;
     constexpr std::uint8_t last_printable = 0x7e;
     std::string text;
@@ -44,18 +44,16 @@ std::vector<std::uint8_t> DownstreamLink::take_excess() {
     return input_.take_all();
 }
 
-void DownstreamLink::accept_link(const LinkReply& reply, std::string sasl_mech_list) {
+void DownstreamLink::accept_link(const LinkReply& reply, std::string_view sasl_mech_list) {
     if (closed()) return;
     require_state(State::await_accept, "accept_link");
-    const bool offers_sasl = reply.common_caps.has(CommonCap::auth_sasl);
-    std::optional<std::string> framed;
-    if (offers_sasl) {
-        framed = format_sasl_mechlist(sasl_mech_list);
+    mechlist_.clear();  // empty exactly when SASL is not offered
+    if (reply.common_caps.has(CommonCap::auth_sasl)) {
+        auto framed = format_sasl_mechlist(sasl_mech_list);
         if (!framed) throw std::invalid_argument("AUTH_SASL advertised with an unusable SASL mechanism list");
+        mechlist_ = std::move(*framed);
     }
-    offers_sasl_ = offers_sasl;
     offers_ticket_ = reply.common_caps.has(CommonCap::auth_spice);
-    mechlist_ = framed.value_or(std::string{});
     wire::put_bytes(output_, encode_link_reply(reply));
     if (reply.error != LinkError::ok) {
         state_ = State::closed;
@@ -196,7 +194,7 @@ bool DownstreamLink::read_auth_mechanism() {
         state_ = State::ticket;
         return true;
     }
-    if (word == static_cast<std::uint32_t>(AuthMechanism::sasl) && offers_sasl_) {
+    if (word == static_cast<std::uint32_t>(AuthMechanism::sasl) && !mechlist_.empty()) {
         begin_sasl();
         return true;
     }
@@ -232,9 +230,9 @@ bool DownstreamLink::read_sasl_mechname() {
     if (input_.size() < u32_size + length) return false;
     const auto name_bytes = input_.view().subspan(u32_size, length);
     std::string name(name_bytes.begin(), name_bytes.end());
-    input_.consume(u32_size + length);
+    input_.consume(u32_size + length);  // name_bytes is invalid from here on
     if (!sasl_mechlist_offers(mechlist_, name)) {
-        fail({LinkError::invalid_data, "SASL mechanism '" + printable(name_bytes) + "' not offered"});
+        fail({LinkError::invalid_data, "SASL mechanism '" + printable(name) + "' not offered"});
         return false;
     }
     mechanism_ = std::move(name);

@@ -70,7 +70,7 @@ public:
     // advertises AUTH_SASL, sasl_mech_list ("SCRAM-SHA-256,PLAIN") must name at least one
     // mechanism and fit in 300 bytes framed (std::invalid_argument otherwise). A reply whose
     // error is not ok is sent as given and closes the link.
-    void accept_link(const LinkReply& reply, std::string sasl_mech_list);
+    void accept_link(const LinkReply& reply, std::string_view sasl_mech_list);
     // Queues a full-size error reply (§2.4) and closes. Allowed at any point before done().
     void refuse_link(LinkError error);
 
@@ -118,8 +118,7 @@ private:
     std::uint32_t body_size_ = 0;
     bool client_selects_auth_ = false;  // the client advertised AUTH_SELECTION
     bool offers_ticket_ = false;
-    bool offers_sasl_ = false;
-    std::string mechlist_;   // framed ",A,B," form sent to the client
+    std::string mechlist_;   // framed ",A,B," form sent to the client; "" = SASL not offered
     std::string mechanism_;  // the SASL mechanism the client chose
 };
 

@@ -154,7 +154,6 @@ bool is_link_magic(std::span<const std::uint8_t> first_four_bytes) {
 }
 
 std::optional<Failed> check_link_header(const LinkHeader& header, std::size_t min_body) {
-    if (!is_link_magic(header.magic)) return Failed{LinkError::invalid_magic, "link magic is not REDQ"};
     if (header.major != version_major) {
         return Failed{LinkError::version_mismatch,
                       "unsupported major version " + std::to_string(header.major)};

@@ -67,8 +67,8 @@ LinkHeader decode_link_header(std::span<const std::uint8_t, link_header_size> by
 // §2.6 step 1: the magic alone decides INVALID_MAGIC, before the rest of the header arrives.
 bool is_link_magic(std::span<const std::uint8_t> first_four_bytes);
 
-// §2.6 step 2: major must be 2 and min_body <= size <= max_link_body. min_body is
-// link_mess_size for a client's link, link_reply_size for a server's reply (§2.4).
+// §2.6 step 2, once is_link_magic passed: major must be 2 and min_body <= size <= max_link_body.
+// min_body is link_mess_size for a client's link, link_reply_size for a server's reply (§2.4).
 std::optional<Failed> check_link_header(const LinkHeader& header, std::size_t min_body);
 
 // `body` is exactly the header.size bytes after the header. Validates the caps bounds (§2.6

@@ -48,12 +48,6 @@ std::string_view channel_name(std::uint8_t type) {
     return type < channel_names.size() ? channel_names[type] : channel_names[0];
 }
 
-std::optional<ChannelType> channel_from_name(std::string_view name) {
-    for (std::size_t type = 1; type < channel_names.size(); ++type) {
-        if (channel_names[type] == name) return static_cast<ChannelType>(type);
-    }
-    return std::nullopt;
-}
 
 std::string_view to_string(LinkError error) {
     const auto value = static_cast<std::uint32_t>(error);

@@ -86,7 +86,6 @@ inline constexpr std::size_t max_caps_words = 1024;
 
 // §4 ticket: one RSA-1024 OAEP block; passwords of at most 59 characters end to end (§13).
 inline constexpr std::size_t ticket_ciphertext_size = 128;
-inline constexpr std::size_t max_password_len = 59;
 
 // §5.1 SASL framing limits. spice-gtk aborts on a longer mechlist; the gateway caps client data
 // far below spice-server's 1 MiB because SCRAM/PLAIN messages are tiny.
@@ -119,7 +118,6 @@ struct CapSet {
 
 // §6.1 names as spice-gtk and QEMU's tls-channel= spell them; "unknown" for anything else.
 std::string_view channel_name(std::uint8_t type);
-std::optional<ChannelType> channel_from_name(std::string_view name);
 
 // Stable snake_case names for logs and audit records; "unknown" for values outside §2.5.
 std::string_view to_string(LinkError error);

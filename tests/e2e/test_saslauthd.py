@@ -96,6 +96,15 @@ class Saslauthd(h.E2ETestCase):
         self.assertTrue(all(d.get("allowed") is False and d.get("reason") for d in decisions), decisions)
         self.assertEqual(self.gw.audit_events("channel_open", since=mark), [])
 
+    def test_realm_typed_by_the_client_is_refused_at_authentication(self):
+        """alice's password must not make her "alice@partner.org". saslauthd's sasldb backend
+        refuses the realm itself; backends that ignore realms (PAM, shadow) are refused by the
+        gateway after them (SaslServerSession: saslauthd checks local accounts only)."""
+        mark = self.gw.audit_mark()
+        self.assertClient(self.connect(USER + "@partner.org", SASLAUTHD_PASSWORD), 2)
+        self.gw.wait_audit("auth", since=mark, result="failure")
+        self.assertEqual(self.gw.audit_events("auth", since=mark, result="ok"), [])
+        self.assertEqual(self.gw.audit_events("decision", since=mark), [])
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -29,20 +29,15 @@ TEST(SpiceCapSet, HighestBitOfWord) {
     EXPECT_EQ(caps.words, std::vector<std::uint32_t>{0x80000000u});
 }
 
-TEST(SpiceChannelNames, AllKnownTypesRoundTrip) {
+TEST(SpiceChannelNames, AllKnownTypesHaveTheirSpiceGtkNames) {
     const char* names[] = {"main",     "display",   "inputs",   "cursor", "playback", "record",
                            "tunnel",   "smartcard", "usbredir", "port",   "webdav"};
     for (std::uint8_t type = 1; type <= 11; ++type) {
         EXPECT_EQ(channel_name(type), names[type - 1]);
-        ASSERT_TRUE(channel_from_name(names[type - 1]));
-        EXPECT_EQ(static_cast<std::uint8_t>(*channel_from_name(names[type - 1])), type);
     }
     EXPECT_EQ(channel_name(0), "unknown");
     EXPECT_EQ(channel_name(12), "unknown");
     EXPECT_EQ(channel_name(255), "unknown");
-    EXPECT_FALSE(channel_from_name("unknown"));
-    EXPECT_FALSE(channel_from_name("Main"));
-    EXPECT_FALSE(channel_from_name(""));
 }
 
 TEST(SpiceLinkErrorNames, EveryCodeAndUnknown) {
