@@ -407,7 +407,11 @@ spice = "unix:{sink}"
             settle(service.pid)
             rss_n = rss_kib(service.pid)
         finally:
-            out, err = client.communicate(timeout=120)  # closes stdin: the client lets go
+            try:
+                out, err = client.communicate(timeout=120)  # closes stdin: the client lets go
+            except subprocess.TimeoutExpired:
+                client.kill()  # holds thousands of channels: never leave it behind
+                out, err = client.communicate()
         if client.returncode != 0:
             raise RuntimeError(f"idle client failed:\n{err.strip()}")
         result = json.loads(out.strip().splitlines()[-1])

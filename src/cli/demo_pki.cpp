@@ -1,5 +1,7 @@
 #include "cli/demo_pki.hpp"
 
+#include "net/tls.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -55,19 +57,8 @@ struct CertAndKey {
     Owned<EVP_PKEY> key;
 };
 
-// The oldest queued error is the cause; the queue is emptied so that a later failure does not
-// report a stale reason.
-std::string openssl_reason() {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    if (code == 0) return "unknown OpenSSL error";
-    char text[256];
-    ERR_error_string_n(code, text, sizeof text);
-    return text;
-}
-
 [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error(what + ": " + openssl_reason());
+    throw std::runtime_error(what + ": " + net::openssl_errors());
 }
 
 [[noreturn]] void fail_errno(const std::string& what) {

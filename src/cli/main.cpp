@@ -127,6 +127,8 @@ int main(int argc, char** argv) {
                 "(remote-viewer commands, demo users and passwords), run until Ctrl-C");
     demo->add_option("--state-dir", demo_options.state_dir, "Where certificates, sasldb, logs and demo.json go")
         ->capture_default_str();
+    demo->add_option("--qemu", demo_options.qemu_binary, "QEMU binary the demo VMs run on (TCG, no disk)")
+        ->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
 

@@ -9,11 +9,6 @@
 #include <system_error>
 
 namespace vmgate::net {
-namespace {
-
-// OpenSSL's record read buffer with read-ahead: room for four full records per read(2).
-constexpr std::size_t tls_read_buffer_size = 4 * (16 * 1024 + 512);
-
 std::string openssl_errors() {
     std::string out;
     while (unsigned long e = ERR_get_error()) {
@@ -22,8 +17,13 @@ std::string openssl_errors() {
         if (!out.empty()) out += "; ";
         out += buf;
     }
-    return out.empty() ? "unknown TLS error" : out;
+    return out.empty() ? "unknown OpenSSL error" : out;
 }
+
+namespace {
+
+// OpenSSL's record read buffer with read-ahead: room for four full records per read(2).
+constexpr std::size_t tls_read_buffer_size = 4 * (16 * 1024 + 512);
 
 }  // namespace
 

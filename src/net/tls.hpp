@@ -35,6 +35,10 @@ private:
     SSL_CTX* ctx_ = nullptr;
 };
 
+// Every error queued on this thread by OpenSSL, oldest first; the queue is left empty so that a
+// later failure does not report a stale reason.
+std::string openssl_errors();
+
 // "" when the key file's mode is acceptable; otherwise why it is not. A key readable by
 // everyone on the host is refused: whoever reads it can impersonate the gateway.
 std::string private_key_permission_problem(const std::string& path);

@@ -53,10 +53,6 @@ class HarnessBasics(h.E2ETestCase):
         self.assertIn("bob@%s: userPassword" % host, entries)
         self.assertIn("carol@EXAMPLE.TEST: userPassword", entries)
 
-    def test_free_port_is_unique(self):
-        ports = {h.free_port() for _ in range(20)}
-        self.assertEqual(len(ports), 20)
-
 
 class ClientAgainstQemu(h.E2ETestCase):
     """Our client and the raw-link helpers against a unix-socket QEMU and a TLS QEMU."""

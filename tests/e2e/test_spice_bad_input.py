@@ -187,7 +187,7 @@ class SpiceBadInput(h.E2ETestCase):
         record = self.closed_record(conn, mark, timeout=HANDSHAKE_TIMEOUT - 0.5)
         self.assertTrue(record.get("reason"))
 
-    def assertCutAtDeadline(self, started, how, seconds_since_start, data, what):
+    def assertCutAtDeadline(self, how, seconds_since_start, data, what):
         self.assertIn(how, ("eof", "reset"), "%s: connection still open after %.1fs (deadline %ss + %ss)"
                       % (what, seconds_since_start, HANDSHAKE_TIMEOUT, SLACK))
         self.assertLessEqual(seconds_since_start, DEADLINE, what)
@@ -205,7 +205,7 @@ class SpiceBadInput(h.E2ETestCase):
             link = h.link_message()
             s.sendall(link[:len(link) // 2])
             data, how, _ = h.recv_until_eof(s, DEADLINE + 3)
-        self.assertCutAtDeadline(t0, how, time.monotonic() - t0, data, "half a link")
+        self.assertCutAtDeadline(how, time.monotonic() - t0, data, "half a link")
         conn = self.gw.conn_of_peer_port(local_port, since=mark)
         self.closed_record(conn, mark)
 
@@ -262,7 +262,7 @@ class SpiceBadInput(h.E2ETestCase):
             local_port = s.getsockname()[1]
             s.sendall(h.link_message()[:20])
             data, how, _ = h.recv_until_eof(s, DEADLINE + 3)
-        self.assertCutAtDeadline(t0, how, time.monotonic() - t0, data, "half a link on the plain port")
+        self.assertCutAtDeadline(how, time.monotonic() - t0, data, "half a link on the plain port")
         conn = self.gw.conn_of_peer_port(local_port, since=mark)
         self.closed_record(conn, mark)
 

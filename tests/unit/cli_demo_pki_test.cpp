@@ -183,7 +183,14 @@ QemuSpec spec_for(const fs::path& dir, const std::string& name) {
                     dir / (name + ".log"), dir / (name + ".pid")};
 }
 
-bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0; }
+// Running, that is: a zombie waiting for its parent (or an orphan waiting for PID 1) has ended.
+bool process_exists(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    const auto state_at = line.rfind(')') + 2;  // "pid (comm) S ..."
+    return state_at < line.size() && line[state_at] != 'Z';
+}
 
 TEST(QemuProcess, MissingBinaryNamesTheDebianPackage) {
     TempDir dir;
@@ -247,11 +254,19 @@ TEST(QemuProcess, LeftoverQemuFromAnEarlierRunIsStopped) {
     command += " -daemonize -pidfile '" + spec.pid_file.string() + "'";
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
     const pid_t pid = std::stoi(read_text(spec.pid_file));
+    // Not our child: if an assertion below fails, nothing else would ever stop it.
+    struct KillOnExit {
+        pid_t pid;
+        ~KillOnExit() {
+            if (process_exists(pid)) ::kill(pid, SIGKILL);
+        }
+    } guard{pid};
     ASSERT_TRUE(process_exists(pid));
 
     const std::optional<pid_t> stopped = stop_leftover_qemu(spec);
     ASSERT_TRUE(stopped.has_value());
     EXPECT_EQ(*stopped, pid);
+    EXPECT_FALSE(process_exists(pid));
     EXPECT_FALSE(fs::exists(spec.spice_socket));
     EXPECT_FALSE(stop_leftover_qemu(spec).has_value());
 }

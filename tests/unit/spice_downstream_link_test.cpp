@@ -393,6 +393,7 @@ TEST(SpiceDownstreamLink, MaximalSizeIsAccepted) {
     Bytes body = body_with_caps(0, 0, 18, 0);
     body.resize(max_link_body, 0);
     const Outcome out = run(Gateway{}, {cat({header(2, 4096), body})});
+    ASSERT_FALSE(out.events.empty());
     EXPECT_EQ(out.events.front(), link_event);
 }
 
@@ -441,11 +442,29 @@ TEST(SpiceDownstreamLink, BadMechanismNames) {
     fails(cat({le32(6), ascii("PLAIN"), hex("00")}));         // the name carries no NUL (§5.1)
 }
 
+// The refusal names what the client sent, even when more bytes followed the name in the same
+// read (the name's bytes are consumed before the detail is written).
+TEST(SpiceDownstreamLink, RefusedMechanismIsNamedInTheDetail) {
+    DownstreamLink link;
+    link.feed(client_link());
+    ASSERT_TRUE(link.next_event());
+    LinkReply reply;
+    reply.common_caps.words = {caps_select_sasl_mini};
+    link.accept_link(reply, "SCRAM-SHA-256,PLAIN");
+    link.feed(cat({le32(2), le32(10), ascii("EVILMECH01"), Bytes(12, 'x')}));
+    const auto event = link.next_event();
+    ASSERT_TRUE(event);
+    const auto* failed = std::get_if<Failed>(&*event);
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->detail, "SASL mechanism 'EVILMECH01' not offered");
+}
+
 TEST(SpiceDownstreamLink, LongestMechanismNameIsAccepted) {
     Gateway gw = sasl_gateway();
     const std::string name(max_sasl_mechname_len, 'M');
     gw.mechs = name;
     const Outcome out = run(gw, {sasl_stream(cat({le32(100), ascii(name), le32(0)}))});
+    ASSERT_FALSE(out.events.empty());
     EXPECT_EQ(out.events.back(), "sasl_start " + name + " null");
 }
 

@@ -137,6 +137,7 @@ TEST(SpiceUpstreamLink, SaslOnlyServerCannotTakeATicket) {
 
 TEST(SpiceUpstreamLink, FailedResultCloses) {
     const Outcome out = run_all_chunkings(gateway_link(), cat({encode_link_reply(server_reply()), le32(7), ascii("zz")}));
+    ASSERT_FALSE(out.events.empty());
     EXPECT_EQ(out.events.back(), "result permission_denied");
     EXPECT_TRUE(out.closed);
     EXPECT_TRUE(out.excess.empty());

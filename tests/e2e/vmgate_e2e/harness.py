@@ -326,7 +326,6 @@ class Qemu:
                  wait_port=None, qmp=False, spice_extra=None):
         self.workdir = workdir
         self.qmp_path = os.path.join(workdir, "%s.qmp.sock" % name) if qmp else None
-        self.qmp_events = []
         self.spice_extra = spice_extra
         self.name = name
         self.tcp_port = tcp_port
@@ -395,7 +394,7 @@ class Qemu:
 
     def qmp(self, command, arguments=None, timeout=30.0):
         """One QMP command on a fresh monitor connection; returns the "return" value or raises
-        RuntimeError with QMP's error. Events that arrive meanwhile are kept in self.qmp_events."""
+        RuntimeError with QMP's error. Events that arrive meanwhile are skipped."""
         if not self.qmp_path:
             raise RuntimeError("QEMU %s was started without qmp=True" % self.name)
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -411,8 +410,7 @@ class Qemu:
                     if not line:
                         raise RuntimeError("QMP of %s closed during %r" % (self.name, message))
                     reply = json.loads(line)
-                    if "event" in reply:
-                        self.qmp_events.append(reply)
+                    if "event" in reply:  # asynchronous events are not the reply
                         continue
                     return reply
 
@@ -539,8 +537,7 @@ def require_vmgate():
 
 def vmgate_ticket(config, user, vm, ttl="60s"):
     """`vmgate ticket --config FILE --user U --vm V --ttl TTL` -> the ticket (stdout, stripped)."""
-    config_path = config.config_path if isinstance(config, Gateway) else config
-    argv = [require_vmgate(), "ticket", "--config", config_path, "--user", user, "--vm", vm, "--ttl", ttl]
+    argv = [require_vmgate(), "ticket", "--config", config, "--user", user, "--vm", vm, "--ttl", ttl]
     res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     if res.returncode != 0:
         raise RuntimeError("vmgate ticket failed (rc %d): %s\nstdout: %s\nstderr: %s" % (
@@ -611,9 +608,6 @@ class Gateway:
 
     def stop(self, sig=signal.SIGTERM):
         return stop_process(self.proc, sig=sig)
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def __enter__(self):
         return self.start()

@@ -22,8 +22,6 @@ from . import harness as h
 
 CHANNEL_MAIN = 1
 CHANNEL_DISPLAY = 2
-CHANNEL_INPUTS = 3
-CHANNEL_CURSOR = 4
 
 AUTH_SPICE = 1  # mechanism word for the RSA ticket
 AUTH_SASL = 2
@@ -35,7 +33,6 @@ COMMON_CAP_MINI_HEADER = 1 << 3
 SPICE_GTK_COMMON_CAPS = COMMON_CAP_AUTH_SELECTION | COMMON_CAP_AUTH_SASL | COMMON_CAP_MINI_HEADER  # 0x0D
 
 LINK_ERR_BAD_CONNECTION_ID = 8
-LINK_ERR_CHANNEL_NOT_AVAILABLE = 9
 
 # channel caps sent by default: the main channel's as spice-gtk sends them (2.7), none otherwise
 DEFAULT_CHANNEL_CAPS = {CHANNEL_MAIN: (0x0F,)}

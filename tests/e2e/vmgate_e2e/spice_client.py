@@ -4,7 +4,7 @@ Run it as a subprocess (spice-gtk keeps global state, and every run should start
 
     /usr/bin/python3 -m vmgate_e2e.spice_client --host H --tls-port P [--port P] [--uri URI]
         --ca-file CA [--username U] --password PW [--timeout S]
-        [--hold S | --hold-stdin] [--roundtrip] [--unix PATH] [-v]
+        [--hold-stdin] [--roundtrip] [--unix PATH] [-v]
 
 Success means a real picture arrived: the display channel created its primary surface and then
 reported a first 'display-invalidate' (pixels drawn into it). That needs the main channel linked
@@ -12,15 +12,13 @@ and authenticated, then the display channel, which this client connects itself f
 'channel-new' (spice-gtk leaves every non-main channel to the application).
 
 Exit codes (one 'RESULT ...' line is printed on stdout in every case):
-    0   first display frame received (and, with --hold/--roundtrip, the session stayed healthy)
+    0   first display frame received (and, with --hold-stdin/--roundtrip, the session stayed healthy)
     2   SPICE_CHANNEL_ERROR_AUTH      3  ERROR_TLS      4  ERROR_CONNECT
     5   ERROR_LINK                    6  ERROR_IO       7  channel closed / session disconnected
     124 timeout (no frame within --timeout seconds)
     1   usage or internal error
 
 Options beyond the basic ones, used by the tests that need a long-lived session:
-    --hold S       after the first frame keep the session for S seconds; any channel error or
-                   disconnect during that time ends the run with the matching code.
     --hold-stdin   after the first frame print 'READY', then keep the session until stdin
                    reaches EOF (the test closes the pipe when it is done with the session).
     --roundtrip    at the end (after the hold), press Ctrl+Alt+Del through the inputs channel and
@@ -242,9 +240,6 @@ class Client:
             GLib.io_add_watch(sys.stdin.fileno(), GLib.PRIORITY_DEFAULT,
                               GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
                               self.on_stdin)
-        elif a.hold > 0:
-            self.phase = "holding"
-            GLib.timeout_add(int(a.hold * 1000), self.end_hold)
         else:
             self.end_hold()
 
@@ -311,7 +306,7 @@ class Client:
         line = "RESULT %s rc=%d main_opened=%s frame=%s primary=%s channels=%s" % (
             self.status, self.rc, fmt(self.main_opened_at), fmt(self.frame_at), primary,
             ",".join(self.opened) or "-")
-        if self.args.hold or self.args.hold_stdin:
+        if self.args.hold_stdin:
             line += " hold_updates=%d" % self.hold_updates
         if self.args.roundtrip:
             line += " roundtrip=%s" % fmt(self.roundtrip_at)
@@ -332,7 +327,6 @@ def parse_args(argv):
     p.add_argument("--username")
     p.add_argument("--password")
     p.add_argument("--timeout", type=float, default=20.0)
-    p.add_argument("--hold", type=float, default=0.0)
     p.add_argument("--hold-stdin", action="store_true")
     p.add_argument("--roundtrip", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
