@@ -55,8 +55,8 @@ void remove_stale_socket(const std::string& path) {
 
 asio::local::stream_protocol::acceptor bind_owner_only(asio::io_context& io, const std::string& path) {
     remove_stale_socket(path);
-    // The umask makes the socket 0600 from the moment it exists: no window for a chmod race.
-    const mode_t old_mask = ::umask(0177);
+    // The umask makes the socket 0660 from the moment it exists: no window for a chmod race.
+    const mode_t old_mask = ::umask(0117);
     std::error_code ec;
     asio::local::stream_protocol::acceptor acceptor(io);
     acceptor.open(asio::local::stream_protocol(), ec);
@@ -129,7 +129,7 @@ nlohmann::json call(const std::string& socket_path, const nlohmann::json& reques
         throw std::runtime_error("cannot reach the vmgate daemon at " + socket_path + ": " +
                                  std::strerror(err) +
                                  (err == ENOENT || err == ECONNREFUSED ? " (is `vmgate serve` running?)"
-                                  : err == EACCES ? " (the admin socket is owner-only)" : ""));
+                                  : err == EACCES ? " (the admin socket is for its owner and group only)" : ""));
     }
     const std::string out = request.dump() + "\n";
     std::size_t sent = 0;

@@ -1,6 +1,7 @@
-// The admin socket: a unix socket, owner-only (mode 0600), speaking one JSON object per line in
-// each direction. The CLI (`vmgate ticket`, later `sessions`, `reload`) talks to the running
-// daemon through it; anyone who can open it can mint tickets, hence the mode.
+// The admin socket: a unix socket for the daemon's user and group only (mode 0660), speaking one
+// JSON object per line in each direction. The CLI (`vmgate ticket`, `sessions`, `reload`) talks
+// to the running daemon through it; anyone who can open it can mint tickets and end sessions,
+// hence the mode: admins are the daemon's user and the members of its group.
 #pragma once
 
 #include <asio/awaitable.hpp>

@@ -1070,9 +1070,11 @@ ConfigResult load_config_file(const std::string& path) {
     return parse_config(*text.value, path);
 }
 
+// Units largest first, each at most once: "1h30m", never "30m1h" or "1h1h".
+constexpr std::pair<char, std::int64_t> duration_units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
-    // Units largest first, each at most once: "1h30m", never "30m1h" or "1h1h".
-    constexpr std::pair<char, std::int64_t> units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    const auto& units = duration_units;
     std::int64_t total = 0;
     std::size_t next_unit = 0;
     std::size_t i = 0;
@@ -1091,6 +1093,18 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     }
     if (total <= 0) return std::nullopt;
     return std::chrono::seconds(total);
+}
+
+std::string format_duration(std::chrono::seconds d) {
+    if (d.count() <= 0) return "0s";
+    std::string out;
+    std::int64_t left = d.count();
+    for (const auto& [suffix, seconds] : duration_units) {
+        if (left < seconds) continue;
+        out += std::to_string(left / seconds) + suffix;
+        left %= seconds;
+    }
+    return out;
 }
 
 std::string_view to_string(Protocol p) { return name_of(p, protocol_choices); }

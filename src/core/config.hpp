@@ -103,6 +103,8 @@ struct SaslConfig {
     std::string service_vnc = "vnc";
     std::string default_realm;              // "" = host name, as Cyrus does
     bool allow_weak_mechanisms = false;     // DIGEST-MD5, CRAM-MD5, ... refused unless true
+
+    bool operator==(const SaslConfig&) const = default;
 };
 
 struct Config {
@@ -138,6 +140,8 @@ ConfigResult load_config_file(const std::string& path);
 
 // "30m", "1h30m", "45s", "2d" -> seconds; nullopt when malformed.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+// The inverse, for messages: 5400 s -> "1h30m"; 0 -> "0s".
+std::string format_duration(std::chrono::seconds d);
 
 std::string_view to_string(Protocol p);
 std::string_view to_string(SeatPolicy s);

@@ -1,5 +1,5 @@
 // Settings the configuration format has but this version of vmgate does not enforce yet.
-// A gateway that silently ignored `seat = "deny"` or `idle_timeout` would grant more than the
+// A gateway that silently ignored `client_cert = "required"` or a VNC listener would do other than the
 // admin wrote, so `serve` and `check-config` refuse such files instead.
 #pragma once
 

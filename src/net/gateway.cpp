@@ -4,7 +4,9 @@
 #include "audit/audit_log.hpp"
 #include "core/config_support.hpp"
 #include "net/gateway_context.hpp"
+#include "net/generation.hpp"
 #include "net/handshake_limiter.hpp"
+#include "net/session_control.hpp"
 #include "net/spice_connection.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -33,6 +35,8 @@ namespace {
 constexpr auto shutdown_grace = std::chrono::seconds(2);
 // Longest ticket lifetime the admin socket issues: tickets are for "open the console now".
 constexpr auto max_ticket_ttl = std::chrono::hours(24);
+// How often running sessions are checked against their time windows and limits.
+constexpr auto supervise_interval = std::chrono::seconds(1);
 
 struct Worker {
     asio::io_context io{1};
@@ -67,89 +71,174 @@ asio::ip::tcp::endpoint resolve_listen_address(const core::ListenerConfig& l) {
     return {address, l.port};
 }
 
+// [gateway] settings a running daemon only reads at start.
+std::vector<std::string> settings_needing_restart(const core::GatewayConfig& now, const core::GatewayConfig& next) {
+    std::vector<std::string> out;
+    auto check = [&](bool changed, const char* key) {
+        if (changed) out.emplace_back(std::string("gateway.") + key);
+    };
+    check(now.state_dir != next.state_dir, "state_dir");
+    check(now.audit_log != next.audit_log, "audit_log");
+    check(now.admin_socket != next.admin_socket, "admin_socket");
+    check(now.max_handshakes != next.max_handshakes, "max_handshakes");
+    check(now.max_handshakes_per_source != next.max_handshakes_per_source, "max_handshakes_per_source");
+    check(now.workers != next.workers, "workers");
+    return out;
+}
+
 }  // namespace
 
-struct Gateway::State {
-    explicit State(core::Config c) : config(std::move(c)) {}
+// A bound listening socket. It outlives reloads that keep its address; the settings its
+// connections get are those of the listener with that address in the current generation.
+struct ListenerBinding {
+    asio::ip::tcp::endpoint endpoint;
+    asio::ip::tcp::acceptor acceptor;
+    std::shared_ptr<const Generation> generation;
+    const core::ListenerConfig* listener = nullptr;  // in *generation
+};
 
-    core::Config config;
+struct Gateway::State {
+    explicit State(core::Config c) : initial_config(std::move(c)) {}
+
+    core::Config initial_config;  // until start() turns it into the first generation
     asio::io_context main_io{1};
     std::vector<std::unique_ptr<Worker>> workers;
-    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+    std::vector<std::shared_ptr<ListenerBinding>> bindings;  // main_io only
     std::unique_ptr<audit::AuditLog> audit_log;
     core::SystemClock clock;
     policy::SystemGroupResolver groups;
-    std::unique_ptr<policy::Evaluator> evaluator;
-    session::Registry sessions;
+    std::shared_ptr<const Generation> generation;  // main_io only
+    session::Registry sessions{[this](const session::Session& s, session::EndReason r, const std::string& d) {
+        record_session_end(s, r, d);
+    }};
     auth::TicketStore tickets;
-    std::unique_ptr<auth::TicketKeyPool> ticket_keys;
     asio::thread_pool key_generation{1};
-    std::shared_ptr<auth::SaslServerContext> sasl;
-    std::unique_ptr<TlsServerContext> tls;
     std::unique_ptr<HandshakeLimiter> handshakes;
     std::unique_ptr<GatewayContext> context;
     std::unique_ptr<admin::AdminServer> admin;
-    std::unique_ptr<asio::signal_set> signals;
+    std::unique_ptr<asio::signal_set> signals;  // SIGINT, SIGTERM
+    std::unique_ptr<asio::signal_set> hangups;  // SIGHUP
+    std::unique_ptr<asio::steady_timer> supervisor;
     std::size_t next_worker = 0;
     bool stopping = false;
 
     std::mutex connections_mutex;
     std::map<std::uint64_t, std::weak_ptr<SpiceConnection>> connections;
 
-    void load_security();
-    void bind_listeners();
-    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, const core::ListenerConfig& listener);
+    std::shared_ptr<const Generation> build_generation(core::Config config, std::vector<std::string>& restart_needed);
+    std::shared_ptr<auth::SaslServerContext> sasl_for(const core::Config& config, std::vector<std::string>& restart_needed);
+    struct ListenerChanges {
+        std::vector<std::string> added, removed;
+    };
+    ListenerChanges apply_listeners(const std::shared_ptr<const Generation>& next);
+    asio::awaitable<void> accept_loop(std::shared_ptr<ListenerBinding> binding);
     void refuse_at_accept(const core::ListenerConfig& listener, const asio::ip::tcp::endpoint& peer,
                           const std::string& why);
     void spawn(std::shared_ptr<SpiceConnection> connection, asio::io_context& io);
+    asio::awaitable<void> supervise_loop();
+    void record_session_end(const session::Session& s, session::EndReason reason, const std::string& detail);
+    void listen_for_hangup();
     nlohmann::json admin_request(const nlohmann::json& request);
     nlohmann::json issue_ticket(const nlohmann::json& request);
+    nlohmann::json list_sessions();
+    nlohmann::json kill_sessions(const nlohmann::json& request);
+    nlohmann::json reload(const std::string& trigger);
     void begin_shutdown();
 };
 
-void Gateway::State::load_security() {
-    if (any_listener(config, true, std::nullopt)) tls = std::make_unique<TlsServerContext>(config.tls);
-    if (any_listener(config, true, core::AuthMethod::sasl)) {
-        std::string error;
-        sasl = auth::SaslServerContext::create(config.sasl, error);
-        if (!sasl) throw std::runtime_error("SASL: " + error);
-        sasl->set_logger([](auth::SaslLogLevel level, std::string_view message) {
-            if (level == auth::SaslLogLevel::error) spdlog::error("sasl: {}", message);
-            else if (level == auth::SaslLogLevel::warning) spdlog::warn("sasl: {}", message);
-            else spdlog::debug("sasl: {}", message);
-        });
-    }
-    if (any_listener(config, true, core::AuthMethod::ticket)) ticket_keys = std::make_unique<auth::TicketKeyPool>();
-    const std::string realm = sasl ? sasl->default_realm()  // the configured one, else Cyrus's
-                              : config.sasl.default_realm.empty() ? host_name() : config.sasl.default_realm;
-    evaluator = std::make_unique<policy::Evaluator>(config, groups, realm);
+// Everything a configuration needs before it can serve: the policy, a TLS context from the
+// current key and certificate files (a reload picks up renewed ones), SASL and the ticket keys.
+// Throws std::runtime_error when something cannot be loaded.
+std::shared_ptr<const Generation> Gateway::State::build_generation(core::Config config,
+                                                                   std::vector<std::string>& restart_needed) {
+    auto next = std::make_shared<Generation>();
+    next->config = std::move(config);
+    const core::Config& c = next->config;
+    if (any_listener(c, true, std::nullopt)) next->tls = std::make_shared<const TlsServerContext>(c.tls);
+    if (any_listener(c, true, core::AuthMethod::sasl)) next->sasl = sasl_for(c, restart_needed);
+    if (generation && generation->ticket_keys) next->ticket_keys = generation->ticket_keys;
+    else if (any_listener(c, true, core::AuthMethod::ticket)) next->ticket_keys = std::make_shared<auth::TicketKeyPool>();
+    const std::string realm = next->sasl ? next->sasl->default_realm()  // the configured one, else Cyrus's
+                              : c.sasl.default_realm.empty() ? host_name() : c.sasl.default_realm;
+    next->policy.emplace(c, groups, realm);
+    return next;
 }
 
-void Gateway::State::bind_listeners() {
-    for (const auto& l : config.listeners) {
-        auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(main_io);
+// Cyrus is configured once per process: changed [sasl] options wait for a restart.
+std::shared_ptr<auth::SaslServerContext> Gateway::State::sasl_for(const core::Config& config,
+                                                                  std::vector<std::string>& restart_needed) {
+    if (generation && generation->sasl && generation->config.sasl != config.sasl) {
+        restart_needed.emplace_back("[sasl]");
+        return generation->sasl;
+    }
+    std::string error;
+    auto sasl = auth::SaslServerContext::create(config.sasl, error);
+    if (!sasl) throw std::runtime_error("SASL: " + error);
+    sasl->set_logger([](auth::SaslLogLevel level, std::string_view message) {
+        if (level == auth::SaslLogLevel::error) spdlog::error("sasl: {}", message);
+        else if (level == auth::SaslLogLevel::warning) spdlog::warn("sasl: {}", message);
+        else spdlog::debug("sasl: {}", message);
+    });
+    return sasl;
+}
+
+// Listeners are matched by address: a kept address keeps its socket (and every connection
+// accepted on it) and takes the new settings; new addresses are bound before anything changes,
+// so a port that cannot be bound fails the reload as a whole.
+Gateway::State::ListenerChanges Gateway::State::apply_listeners(const std::shared_ptr<const Generation>& next) {
+    std::vector<std::pair<std::shared_ptr<ListenerBinding>, const core::ListenerConfig*>> plan;
+    std::vector<std::shared_ptr<ListenerBinding>> fresh;
+    for (const auto& l : next->config.listeners) {
         const auto endpoint = resolve_listen_address(l);
+        auto kept = std::find_if(bindings.begin(), bindings.end(), [&](const auto& b) { return b->endpoint == endpoint; });
+        if (kept != bindings.end()) {
+            plan.emplace_back(*kept, &l);
+            continue;
+        }
+        auto binding = std::make_shared<ListenerBinding>(ListenerBinding{endpoint, asio::ip::tcp::acceptor(main_io), next, &l});
         std::error_code ec;
-        acceptor->open(endpoint.protocol(), ec);
-        if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor->bind(endpoint, ec);
-        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        binding->acceptor.open(endpoint.protocol(), ec);
+        if (!ec) binding->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) binding->acceptor.bind(endpoint, ec);
+        if (!ec) binding->acceptor.listen(asio::socket_base::max_listen_connections, ec);
         if (ec) throw std::runtime_error("cannot listen on " + l.address + ": " + ec.message());
-        acceptors.push_back(std::move(acceptor));
-        asio::co_spawn(main_io, accept_loop(*acceptors.back(), l), asio::detached);
+        plan.emplace_back(binding, &l);
+        fresh.push_back(binding);
+    }
+    ListenerChanges changes;
+    for (const auto& b : bindings) {
+        const bool kept = std::any_of(plan.begin(), plan.end(), [&](const auto& p) { return p.first == b; });
+        if (kept) continue;
+        changes.removed.push_back(b->listener->address);
+        b->listener = nullptr;
+        std::error_code ignored;
+        b->acceptor.close(ignored);
+    }
+    bindings.clear();
+    for (auto& [binding, listener] : plan) {
+        binding->generation = next;
+        binding->listener = listener;
+        bindings.push_back(binding);
+    }
+    for (const auto& b : fresh) {
+        changes.added.push_back(b->listener->address);
+        asio::co_spawn(main_io, accept_loop(b), asio::detached);
+        const auto& l = *b->listener;
         spdlog::info("listening on {} ({} spice{}{})", l.address, l.tls ? "TLS" : "plain",
                      l.route == core::Route::sni ? ", VM by SNI" : ", VM " + l.vm,
                      l.tls ? "" : ", answers NEED_SECURED");
     }
+    for (const auto& address : changes.removed) spdlog::info("stopped listening on {}", address);
+    return changes;
 }
 
-asio::awaitable<void> Gateway::State::accept_loop(asio::ip::tcp::acceptor& acceptor,
-                                                  const core::ListenerConfig& listener) {
+asio::awaitable<void> Gateway::State::accept_loop(std::shared_ptr<ListenerBinding> binding) {
     for (;;) {
         Worker& worker = *workers[next_worker++ % workers.size()];
         std::error_code ec;
-        auto socket = co_await acceptor.async_accept(worker.io, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == asio::error::operation_aborted || stopping) co_return;
+        auto socket = co_await binding->acceptor.async_accept(worker.io, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::operation_aborted || stopping || !binding->listener) co_return;
+        const core::ListenerConfig& listener = *binding->listener;
         if (ec) {
             // Out of descriptors or memory: back off instead of spinning on the same error.
             spdlog::error("accept on {}: {}", listener.address, ec.message());
@@ -166,7 +255,8 @@ asio::awaitable<void> Gateway::State::accept_loop(asio::ip::tcp::acceptor& accep
             continue;  // the socket closes here: no protocol has started, so no reply is owed
         }
         try {
-            spawn(std::make_shared<SpiceConnection>(*context, listener, std::move(socket), std::move(*slot)),
+            spawn(std::make_shared<SpiceConnection>(*context, binding->generation, listener, std::move(socket),
+                                                    std::move(*slot)),
                   worker.io);
         } catch (const std::exception& e) {
             spdlog::error("connection on {}: {}", listener.address, e.what());
@@ -201,11 +291,44 @@ void Gateway::State::spawn(std::shared_ptr<SpiceConnection> connection, asio::io
     }, asio::detached);
 }
 
+// Time windows close and limits run out while sessions run: checked once a second.
+asio::awaitable<void> Gateway::State::supervise_loop() {
+    while (!stopping) {
+        supervisor->expires_after(supervise_interval);
+        std::error_code ec;
+        co_await supervisor->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || stopping) co_return;
+        supervise(*generation, sessions.live(), clock.civil_now(), std::chrono::steady_clock::now());
+    }
+}
+
+void Gateway::State::record_session_end(const session::Session& s, session::EndReason reason,
+                                        const std::string& detail) {
+    using namespace std::chrono;
+    audit_log->record("session_end",
+                      {{"session", s.id()}, {"vm", s.vm()}, {"user", s.who().user}, {"realm", s.who().realm},
+                       {"reason", session::to_string(reason)}, {"detail", detail},
+                       {"duration_ms", duration_cast<milliseconds>(steady_clock::now() - s.origin().started).count()}});
+}
+
+void Gateway::State::listen_for_hangup() {
+    hangups->async_wait([this](std::error_code ec, int) {
+        if (ec || stopping) return;
+        const auto outcome = reload("SIGHUP");
+        if (outcome.value("ok", false)) spdlog::info("configuration reloaded (SIGHUP)");
+        else spdlog::error("reload refused, nothing changed: {}", outcome.value("error", ""));
+        listen_for_hangup();
+    });
+}
+
 nlohmann::json Gateway::State::admin_request(const nlohmann::json& request) {
     const std::string op = request.value("op", "");
     if (op == "ping") return {{"ok", true}};
     if (op == "ticket") return issue_ticket(request);
-    return {{"ok", false}, {"error", "unknown op \"" + op + "\"; known: ping, ticket"}};
+    if (op == "sessions") return list_sessions();
+    if (op == "kill") return kill_sessions(request);
+    if (op == "reload") return reload("admin socket");
+    return {{"ok", false}, {"error", "unknown op \"" + op + "\"; known: ping, ticket, sessions, kill, reload"}};
 }
 
 nlohmann::json Gateway::State::issue_ticket(const nlohmann::json& request) {
@@ -213,23 +336,98 @@ nlohmann::json Gateway::State::issue_ticket(const nlohmann::json& request) {
     const std::string vm = request.value("vm", "");
     const auto ttl = std::chrono::seconds(request.value("ttl_seconds", 60));
     if (user.empty()) return {{"ok", false}, {"error", "user is required"}};
-    if (!config.find_vm(vm)) return {{"ok", false}, {"error", "no VM named \"" + vm + "\""}};
+    if (!generation->config.find_vm(vm)) return {{"ok", false}, {"error", "no VM named \"" + vm + "\""}};
     if (ttl <= std::chrono::seconds(0) || ttl > max_ticket_ttl)
         return {{"ok", false}, {"error", "ttl must be between 1 s and 24 h"}};
-    if (!ticket_keys) return {{"ok", false}, {"error", "no TLS listener offers tickets (auth = [\"ticket\"])"}};
+    if (!any_listener(generation->config, true, core::AuthMethod::ticket))
+        return {{"ok", false}, {"error", "no TLS listener offers tickets (auth = [\"ticket\"])"}};
     const core::Identity who = core::Identity::parse(user);  // the store marks it "ticket"
     const std::string secret = tickets.issue(who, vm, ttl, std::chrono::steady_clock::now());
     audit_log->record("ticket_issued", {{"user", who.user}, {"realm", who.realm}, {"vm", vm}, {"ttl_s", ttl.count()}});
     return {{"ok", true}, {"ticket", secret}, {"ttl_seconds", ttl.count()}};
 }
 
+nlohmann::json Gateway::State::list_sessions() {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : sessions.live()) list.push_back(describe(*s));
+    return {{"ok", true}, {"sessions", std::move(list)}};
+}
+
+// One selector: "id", "vm" or "user" ("name" matches the name in any realm, "name@realm" exactly).
+nlohmann::json Gateway::State::kill_sessions(const nlohmann::json& request) {
+    const int selectors = int(request.contains("id")) + int(request.contains("vm")) + int(request.contains("user"));
+    if (selectors != 1) return {{"ok", false}, {"error", "give exactly one of id, vm, user"}};
+    auto matches = [&](const session::Session& s) {
+        if (request.contains("id")) return request["id"].is_number_unsigned() && s.id() == request["id"].get<std::uint64_t>();
+        if (request.contains("vm")) return request["vm"].is_string() && s.vm() == request["vm"].get<std::string>();
+        if (!request["user"].is_string()) return false;
+        const auto wanted = core::Identity::parse(request["user"].get<std::string>());
+        return wanted.realm.empty() ? s.who().user == wanted.user : s.who().same_principal(wanted);
+    };
+    nlohmann::json killed = nlohmann::json::array();
+    for (const auto& s : sessions.live()) {
+        if (!matches(*s)) continue;
+        auto shown = describe(*s);
+        if (s->end(session::EndReason::killed, "ended by the admin (vmgate sessions kill)")) killed.push_back(std::move(shown));
+    }
+    return {{"ok", true}, {"killed", std::move(killed)}};
+}
+
+// The new file is checked in full before anything changes; then listeners, TLS files and the
+// policy switch over, and every live session is decided again under the new policy.
+nlohmann::json Gateway::State::reload(const std::string& trigger) {
+    auto refuse = [&](const std::string& error) {
+        audit_log->record("reload", {{"ok", false}, {"trigger", trigger}, {"error", error}});
+        return nlohmann::json{{"ok", false}, {"error", error}};
+    };
+    const std::string path = generation->config.path;
+    auto loaded = core::load_config_file(path);
+    if (loaded.config) loaded.errors = core::unsupported_settings(*loaded.config);
+    if (!loaded.errors.empty()) {
+        std::string error = path + " has " + std::to_string(loaded.errors.size()) + " error(s):";
+        for (const auto& e : loaded.errors) error += "\n  " + e.to_string();
+        return refuse(error);
+    }
+    std::vector<std::string> restart_needed = settings_needing_restart(generation->config.gateway, loaded.config->gateway);
+    ListenerChanges changes;
+    try {
+        auto next = build_generation(std::move(*loaded.config), restart_needed);
+        changes = apply_listeners(next);
+        generation = std::move(next);
+    } catch (const std::exception& e) {
+        return refuse(e.what());
+    }
+    std::vector<std::uint64_t> revoked, kept;
+    const auto at = clock.civil_now();
+    for (const auto& s : sessions.live()) {
+        if (auto why = why_revoked(*generation, *s, at); why && s->end(session::EndReason::policy_reload, *why))
+            revoked.push_back(s->id());
+        else
+            kept.push_back(s->id());
+    }
+    nlohmann::json outcome = {{"ok", true},          {"config", path},
+                              {"revoked", revoked},   {"kept", kept},
+                              {"listeners_added", changes.added}, {"listeners_removed", changes.removed},
+                              {"restart_needed", restart_needed}};
+    auto record = outcome;
+    record["trigger"] = trigger;
+    audit_log->record("reload", std::move(record));
+    return outcome;
+}
+
 void Gateway::State::begin_shutdown() {
     if (stopping) return;
     stopping = true;
     spdlog::info("shutting down");
-    for (auto& a : acceptors) a->close();
+    for (auto& b : bindings) {
+        std::error_code ignored;
+        b->acceptor.close(ignored);
+    }
     if (admin) admin->stop();
     if (signals) signals->cancel();
+    if (hangups) hangups->cancel();
+    if (supervisor) supervisor->cancel();
+    for (const auto& s : sessions.live()) s->end(session::EndReason::gateway_stopping, "vmgate is shutting down");
     std::vector<std::shared_ptr<SpiceConnection>> live;
     {
         std::lock_guard lock(connections_mutex);
@@ -259,30 +457,35 @@ Gateway::~Gateway() {
 
 void Gateway::start() {
     State& s = *state_;
-    if (const auto unsupported = core::unsupported_settings(s.config); !unsupported.empty()) {
+    if (const auto unsupported = core::unsupported_settings(s.initial_config); !unsupported.empty()) {
         std::string message = "the configuration asks for what this version does not enforce:";
         for (const auto& e : unsupported) message += "\n  " + e.to_string();
         throw std::runtime_error(message);
     }
-    s.audit_log = std::make_unique<audit::AuditLog>(s.config.gateway.audit_log);
-    s.load_security();
-    s.context = std::unique_ptr<GatewayContext>(new GatewayContext{
-        s.config, *s.audit_log, s.clock, *s.evaluator, s.sessions, s.tickets, s.ticket_keys.get(),
-        s.key_generation.get_executor(), s.sasl, s.tls.get()});
-    s.handshakes = std::make_unique<HandshakeLimiter>(s.config.gateway.max_handshakes,
-                                                      s.config.gateway.max_handshakes_per_source);
-    unsigned n = s.config.gateway.workers;
+    s.audit_log = std::make_unique<audit::AuditLog>(s.initial_config.gateway.audit_log);
+    std::vector<std::string> restart_needed;  // nothing runs yet
+    auto first = s.build_generation(std::move(s.initial_config), restart_needed);
+    const core::GatewayConfig& g = first->config.gateway;
+    s.context = std::unique_ptr<GatewayContext>(
+        new GatewayContext{*s.audit_log, s.clock, s.sessions, s.tickets, s.key_generation.get_executor()});
+    s.handshakes = std::make_unique<HandshakeLimiter>(g.max_handshakes, g.max_handshakes_per_source);
+    unsigned n = g.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) s.workers.push_back(std::make_unique<Worker>());
     // Before any port opens: a SIGTERM from then on is an orderly shutdown, never a kill.
     s.signals = std::make_unique<asio::signal_set>(s.main_io, SIGINT, SIGTERM);
-    s.bind_listeners();
-    if (!s.config.gateway.admin_socket.empty())
+    s.hangups = std::make_unique<asio::signal_set>(s.main_io, SIGHUP);
+    s.apply_listeners(first);
+    s.generation = first;
+    if (!g.admin_socket.empty())
         s.admin = std::make_unique<admin::AdminServer>(
-            s.main_io, s.config.gateway.admin_socket, [&s](const nlohmann::json& r) { return s.admin_request(r); });
+            s.main_io, g.admin_socket, [&s](const nlohmann::json& r) { return s.admin_request(r); });
     for (auto& w : s.workers) w->thread = std::thread([&io = w->io] { io.run(); });
-    s.audit_log->record("start", {{"listeners", s.acceptors.size()}, {"vms", s.config.vms.size()},
-                                  {"config", s.config.path}});
+    s.supervisor = std::make_unique<asio::steady_timer>(s.main_io);
+    asio::co_spawn(s.main_io, s.supervise_loop(), asio::detached);
+    s.listen_for_hangup();
+    s.audit_log->record("start", {{"listeners", s.bindings.size()}, {"vms", first->config.vms.size()},
+                                  {"config", first->config.path}});
 }
 
 int Gateway::run_until_signal() {

@@ -52,8 +52,8 @@ struct PooledBuffer {
 }  // namespace
 
 Relay::Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
-             RelayCounters& counters, DownstreamTransform* transform)
-    : client_(client), upstream_(upstream), counters_(counters), transform_(transform),
+             session::Traffic& traffic, DownstreamTransform* transform)
+    : client_(client), upstream_(upstream), traffic_(traffic), transform_(transform),
       linger_(std::move(executor)) {}
 
 asio::awaitable<std::string> Relay::run() {
@@ -105,7 +105,7 @@ asio::awaitable<void> Relay::pump(Direction direction) {
 
 asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::uint8_t> data) {
     if (direction == Direction::to_upstream) {
-        counters_.from_client += data.size();
+        traffic_.add_from_client(data.size());
         co_await upstream_.write_all(data);
         co_return;
     }
@@ -116,7 +116,7 @@ asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::u
     }
     if (data.empty()) co_return;
     co_await client_.write_all(data);
-    counters_.to_client += data.size();
+    traffic_.add_to_client(data.size());
 }
 
 void Relay::finish_direction(const std::string& reason) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "net/byte_stream.hpp"
+#include "session/traffic.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
@@ -24,16 +25,10 @@ public:
     virtual void transform(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) = 0;
 };
 
-// Read and written on the connection's own thread only.
-struct RelayCounters {
-    std::uint64_t from_client = 0;  // bytes read from the client
-    std::uint64_t to_client = 0;    // bytes written to the client
-};
-
 class Relay {
 public:
     Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
-          RelayCounters& counters, DownstreamTransform* transform);
+          session::Traffic& traffic, DownstreamTransform* transform);
 
     // Runs until both directions ended or the relay was stopped; returns why it ended.
     asio::awaitable<std::string> run();
@@ -48,7 +43,7 @@ private:
 
     ByteStream& client_;
     ByteStream& upstream_;
-    RelayCounters& counters_;
+    session::Traffic& traffic_;
     DownstreamTransform* transform_;
     asio::steady_timer linger_;
     int directions_done_ = 0;

@@ -59,9 +59,9 @@ std::string vm_from_server_name(std::string name, const std::string& suffix) {
 // migration messages (they carry the hypervisor's address).
 class MainChannelTransform final : public DownstreamTransform {
 public:
-    MainChannelTransform(bool mini_header, std::function<void(std::uint32_t)> on_session_id,
-                         std::function<void(std::uint16_t)> on_dropped)
-        : filter_(mini_header), on_session_id_(std::move(on_session_id)), on_dropped_(std::move(on_dropped)) {}
+    MainChannelTransform(bool mini_header, std::bitset<256> hidden_channels,
+                         std::function<void(std::uint32_t)> on_session_id, std::function<void(std::uint16_t)> on_dropped)
+        : filter_(mini_header, hidden_channels), on_session_id_(std::move(on_session_id)), on_dropped_(std::move(on_dropped)) {}
 
     void transform(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
         filter_.feed(in, out);
@@ -82,16 +82,17 @@ private:
 
 }  // namespace
 
-SpiceConnection::SpiceConnection(GatewayContext& gateway, const core::ListenerConfig& listener,
-                                 asio::ip::tcp::socket socket, HandshakeLimiter::Slot slot)
-    : gateway_(gateway), listener_(listener), id_(gateway.next_connection_id++),
+SpiceConnection::SpiceConnection(GatewayContext& gateway, std::shared_ptr<const Generation> generation,
+                                 const core::ListenerConfig& listener, asio::ip::tcp::socket socket,
+                                 HandshakeLimiter::Slot slot)
+    : gateway_(gateway), generation_(std::move(generation)), listener_(listener), id_(gateway.next_connection_id++),
       executor_(socket.get_executor()), deadline_(socket.get_executor()), handshake_slot_(std::move(slot)) {
     std::error_code ignored;
     peer_ = socket.remote_endpoint(ignored);
     local_ = socket.local_endpoint(ignored);
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (listener_.tls) {
-        auto tls = std::make_unique<TlsStream>(std::move(socket), *gateway_.tls);
+        auto tls = std::make_unique<TlsStream>(std::move(socket), *generation_->tls);
         tls_ = tls.get();
         client_ = std::move(tls);
     } else {
@@ -111,12 +112,13 @@ asio::awaitable<void> SpiceConnection::run() {
         refusal = r;
     } catch (const std::exception& e) {
         close_reason_ = deadline_passed_ ? "handshake deadline of " +
-                                               std::to_string(gateway_.config.gateway.handshake_timeout.count()) +
+                                               std::to_string(generation_->config.gateway.handshake_timeout.count()) +
                                                " s passed"
                                          : std::string("handshake failed: ") + e.what();
     }
+    if (refusal) close_reason_ = refusal->reason;
+    if (!established) end_session(session::EndReason::handshake_failed, close_reason_);
     if (refusal) {
-        close_reason_ = refusal->reason;
         try {
             co_await flush_client();  // the protocol's own error (a link reply or final result)
         } catch (const std::exception&) {
@@ -156,7 +158,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
     const std::string vm_name = listener_.route == core::Route::fixed
                                     ? listener_.vm
                                     : vm_from_server_name(server_name_, listener_.sni_suffix);
-    vm_ = gateway_.config.find_vm(vm_name);
+    vm_ = generation_->config.find_vm(vm_name);
     audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
                    {"connection_id", link_.connection_id}, {"server_name", server_name_}});
     if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name));
@@ -166,7 +168,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
     co_await link_upstream();
     co_await authenticate();
     authorize();
-    if (!is_main()) attach_to_session();
+    if (is_main()) claim_seat(); else attach_to_session();
     co_await login_upstream();
     client_link_->finish(spice::LinkError::ok);
     co_await flush_client();
@@ -220,7 +222,7 @@ asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice:
     // never be used, and making one costs milliseconds. spice-server skips it the same way.
     const bool client_picks_sasl = sasl && link_.common_caps.has(spice::CommonCap::auth_selection) &&
                                    link_.common_caps.has(spice::CommonCap::auth_sasl);
-    if (offers(listener_, core::AuthMethod::ticket) && gateway_.ticket_keys && !client_picks_sasl) {
+    if (offers(listener_, core::AuthMethod::ticket) && generation_->ticket_keys && !client_picks_sasl) {
         co_await acquire_ticket_key();
         reply.pub_key = ticket_key_->public_spki();
         reply.common_caps.set(spice::CommonCap::auth_spice);
@@ -229,8 +231,8 @@ asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice:
 }
 
 bool SpiceConnection::offer_sasl() {
-    if (!offers(listener_, core::AuthMethod::sasl) || !gateway_.sasl || !tls_) return false;
-    sasl_ = std::make_unique<auth::SaslServerSession>(gateway_.sasl, gateway_.config.sasl.service_spice,
+    if (!offers(listener_, core::AuthMethod::sasl) || !generation_->sasl || !tls_) return false;
+    sasl_ = std::make_unique<auth::SaslServerSession>(generation_->sasl, generation_->config.sasl.service_spice,
                                                       cyrus_address(local_), cyrus_address(peer_),
                                                       tls_->cipher_bits());
     if (!sasl_->mechanisms().empty()) return true;
@@ -241,7 +243,7 @@ bool SpiceConnection::offer_sasl() {
 // A fresh RSA-1024 key per connection, as spice-server makes one. From the pool when it has one;
 // otherwise made on the key thread, so this worker's other connections are not held up.
 asio::awaitable<void> SpiceConnection::acquire_ticket_key() {
-    if (auto key = gateway_.ticket_keys->try_take()) {
+    if (auto key = generation_->ticket_keys->try_take()) {
         ticket_key_.emplace(std::move(*key));
         co_return;
     }
@@ -311,14 +313,60 @@ asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketRe
     co_return;
 }
 
+policy::Decision SpiceConnection::decide(const std::string& channel) const {
+    return generation_->policy->decide({*identity_, vm_->name, channel, gateway_.clock.civil_now(),
+                                        core::IpAddress::parse(peer_.address().to_string())});
+}
+
 void SpiceConnection::authorize() {
-    policy::Request request{*identity_, vm_->name, channel_, gateway_.clock.civil_now(),
-                            core::IpAddress::parse(peer_.address().to_string())};
-    const policy::Decision decision = gateway_.policy.decide(request);
+    decision_ = decide(channel_);
     audit("decision", {{"vm", vm_->name}, {"channel", channel_}, {"user", identity_->user},
-                       {"realm", identity_->realm}, {"allowed", decision.allowed}, {"rule", decision.rule},
-                       {"reason", decision.reason}});
-    if (!decision.allowed) refuse(spice::LinkError::permission_denied, "denied: " + decision.reason);
+                       {"realm", identity_->realm}, {"allowed", decision_.allowed}, {"rule", decision_.rule},
+                       {"reason", decision_.reason}});
+    if (!decision_.allowed) refuse(spice::LinkError::permission_denied, "denied: " + decision_.reason);
+}
+
+// The main channel takes the VM's seat before QEMU hears of it: QEMU would otherwise let the
+// newcomer in and silently drop the current client, whatever the seat policy says.
+void SpiceConnection::claim_seat() {
+    session::Origin origin{vm_->name,
+                           *identity_,
+                           core::IpAddress::parse(peer_.address().to_string()),
+                           endpoint_text(peer_),
+                           gateway_.clock.now(),
+                           std::chrono::steady_clock::now(),
+                           ticket_id_,
+                           decision_.view_only,
+                           decision_.rule};
+    auto outcome = gateway_.sessions.claim(std::move(origin), vm_->seat);
+    if (auto* refused = std::get_if<session::Registry::Refused>(&outcome)) {
+        const session::Session& holder = *refused->holder;
+        audit("seat_denied", {{"vm", vm_->name}, {"user", identity_->user}, {"realm", identity_->realm},
+                              {"seat", core::to_string(vm_->seat)}, {"holder", holder.who().to_string()},
+                              {"holder_session", holder.id()}});
+        refuse(spice::LinkError::permission_denied,
+               "the seat of " + vm_->name + " is held by " + holder.who().to_string() + " (session " +
+                   std::to_string(holder.id()) + ", seat = \"" + std::string(core::to_string(vm_->seat)) + "\")");
+    }
+    auto& claimed = std::get<session::Registry::Claimed>(outcome);
+    session_ = std::move(claimed.session);
+    if (!session_->add_channel(channel_handle()))  // a newcomer took the seat in the meantime
+        refuse(spice::LinkError::permission_denied, "the session ended while its main channel was linking");
+    for (const auto& old : claimed.replaced)
+        audit("session_replaced", {{"vm", vm_->name}, {"session", old->id()}, {"user", old->who().user},
+                                   {"realm", old->who().realm}, {"by", identity_->to_string()},
+                                   {"by_session", session_->id()}});
+}
+
+// Channels this session may not open are taken out of CHANNELS_LIST: spice-gtk opens every
+// channel listed, and a refused one shows up as an error in the client.
+std::bitset<256> SpiceConnection::hidden_channels() const {
+    std::bitset<256> hidden;
+    for (unsigned type = 0; type < hidden.size(); ++type) {
+        const auto name = spice::channel_name(static_cast<std::uint8_t>(type));
+        if (name != "unknown" && name != "main" && !decide(std::string(name)).allowed) hidden.set(type);
+    }
+    return hidden;
 }
 
 // A secondary channel joins a live session of the same principal on the same VM, or nothing.
@@ -361,7 +409,7 @@ asio::awaitable<void> SpiceConnection::login_upstream() {
 asio::awaitable<void> SpiceConnection::relay() {
     if (is_main()) {
         main_filter_ = std::make_unique<MainChannelTransform>(
-            link_.common_caps.has(spice::CommonCap::mini_header),
+            link_.common_caps.has(spice::CommonCap::mini_header), hidden_channels(),
             [this](std::uint32_t id) { on_main_session_id(id); },
             [this](std::uint16_t type) {
                 audit("migration_blocked", {{"vm", vm_->name}, {"message_type", type}});
@@ -373,7 +421,7 @@ asio::awaitable<void> SpiceConnection::relay() {
         }
         audit_channel_open();
     }
-    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, counters_, main_filter_.get());
+    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_, main_filter_.get());
     try {
         // Bytes each side sent right behind the handshake belong to the data phase.
         auto early_client = client_link_->take_excess();
@@ -383,7 +431,7 @@ asio::awaitable<void> SpiceConnection::relay() {
             std::vector<std::uint8_t> out;
             if (main_filter_) main_filter_->transform(early_upstream, out); else out = std::move(early_upstream);
             co_await client_->write_all(out);
-            counters_.to_client += out.size();
+            traffic_->add_to_client(out.size());
         }
     } catch (const std::exception& e) {
         relay_->stop(std::string("relay failed: ") + e.what());
@@ -392,30 +440,25 @@ asio::awaitable<void> SpiceConnection::relay() {
     const std::string reason = co_await relay_->run();
     if (close_reason_.empty()) close_reason_ = reason;
     if (is_main()) {
-        end_session("main channel ended: " + close_reason_);
+        end_session(session::EndReason::client_closed, "main channel ended: " + close_reason_);
     } else if (session_) {
         session_->remove_channel(id_);
     }
 }
 
 void SpiceConnection::on_main_session_id(std::uint32_t spice_session_id) {
-    auto session = std::make_shared<session::Session>(vm_->name, *identity_, spice_session_id, ticket_id_);
-    session->add_channel(channel_handle());
-    // A replaced session's own main connection ends it (end_session) when its relay stops.
-    auto [opened, replaced] = gateway_.sessions.open(session, "taken over by " + identity_->to_string());
-    session_ = opened;
+    session_->set_spice_session_id(spice_session_id);
     if (ticket_id_) gateway_.tickets.bind_session(*ticket_id_, spice_session_id);
-    for (const auto& old : replaced)
-        audit("session_replaced", {{"vm", vm_->name}, {"session", old->spice_session_id()},
-                                   {"user", old->who().user}, {"by", identity_->to_string()}});
     audit_channel_open();
 }
 
-void SpiceConnection::end_session(const std::string& reason) {
-    if (!session_) return;
+// Only the main channel ends its session; the other channels just leave it.
+void SpiceConnection::end_session(session::EndReason reason, const std::string& detail) {
+    if (!session_ || !is_main()) return;
     gateway_.sessions.remove(*session_);
-    session_->end(reason);
-    if (session_->ticket_id()) gateway_.tickets.session_ended(session_->spice_session_id());
+    session_->end(reason, detail);
+    const auto spice_session_id = session_->spice_session_id();
+    if (session_->origin().ticket_id && spice_session_id) gateway_.tickets.session_ended(*spice_session_id);
 }
 
 // ---- plumbing --------------------------------------------------------------------------------
@@ -443,7 +486,7 @@ asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
         if (client_link_->closed()) throw Refusal{"link closed"};
         const std::size_t n = co_await client_->read_some(buffer);
         if (n == 0) throw Refusal{"client closed the connection during the handshake"};
-        counters_.from_client += n;
+        traffic_->add_from_client(n);
         client_link_->feed(std::span(buffer.data(), n));
     }
 }
@@ -463,7 +506,7 @@ asio::awaitable<void> SpiceConnection::flush_client() {
     auto out = client_link_->take_output();
     if (out.empty()) co_return;
     co_await client_->write_all(out);
-    counters_.to_client += out.size();
+    traffic_->add_to_client(out.size());
 }
 
 asio::awaitable<void> SpiceConnection::flush_upstream() {
@@ -474,7 +517,7 @@ asio::awaitable<void> SpiceConnection::flush_upstream() {
 // spice-server has no deadline in its link phase (§2.6); a client that stalls anywhere before
 // the relay starts is closed when the configured handshake_timeout passes.
 void SpiceConnection::arm_handshake_deadline() {
-    deadline_.expires_after(gateway_.config.gateway.handshake_timeout);
+    deadline_.expires_after(generation_->config.gateway.handshake_timeout);
     deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
         self->deadline_passed_ = true;
@@ -502,7 +545,7 @@ void SpiceConnection::close_streams() {
 
 // How the session registry ends this channel, from any thread.
 session::ChannelHandle SpiceConnection::channel_handle() {
-    return {id_, channel_, [self = weak_from_this()](const std::string& reason) {
+    return {id_, channel_, traffic_, [self = weak_from_this()](const std::string& reason) {
                 if (auto s = self.lock()) s->close(reason);
             }};
 }
@@ -513,7 +556,8 @@ void SpiceConnection::audit_authenticated() {
 }
 
 void SpiceConnection::audit_channel_open() {
-    audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", session_->spice_session_id()},
+    audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", session_->id()},
+                           {"spice_session", session_->spice_session_id().value_or(0)},
                            {"user", identity_->user}, {"realm", identity_->realm}});
 }
 
@@ -528,8 +572,8 @@ void SpiceConnection::audit_close() {
         {"reason", close_reason_.empty() ? "closed" : close_reason_},
         {"peer", endpoint_text(peer_)},
         {"channel", channel_},
-        {"bytes_from_client", counters_.from_client},
-        {"bytes_to_client", counters_.to_client},
+        {"bytes_from_client", traffic_->from_client()},
+        {"bytes_to_client", traffic_->to_client()},
         {"duration_ms", duration_cast<milliseconds>(steady_clock::now() - started_).count()}};
     if (vm_) fields["vm"] = vm_->name;
     if (identity_) {
@@ -537,7 +581,7 @@ void SpiceConnection::audit_close() {
         fields["realm"] = identity_->realm;
         fields["mechanism"] = identity_->mechanism;
     }
-    if (session_) fields["session"] = session_->spice_session_id();
+    if (session_) fields["session"] = session_->id();
     if (link_error_) fields["link_error"] = spice::to_string(*link_error_);
     audit("close", std::move(fields));
 }

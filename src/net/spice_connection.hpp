@@ -9,6 +9,7 @@
 #include "core/identity.hpp"
 #include "net/byte_stream.hpp"
 #include "net/gateway_context.hpp"
+#include "net/generation.hpp"
 #include "net/handshake_limiter.hpp"
 #include "net/relay.hpp"
 #include "net/tls.hpp"
@@ -20,6 +21,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <bitset>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -31,8 +33,10 @@ class SpiceConnection : public std::enable_shared_from_this<SpiceConnection> {
 public:
     // `slot`: this connection's place among the handshakes in progress, given up once the
     // relay starts or the handshake fails.
-    SpiceConnection(GatewayContext& gateway, const core::ListenerConfig& listener,
-                    asio::ip::tcp::socket socket, HandshakeLimiter::Slot slot);
+    // `listener` belongs to `generation`, which the connection keeps alive.
+    SpiceConnection(GatewayContext& gateway, std::shared_ptr<const Generation> generation,
+                    const core::ListenerConfig& listener, asio::ip::tcp::socket socket,
+                    HandshakeLimiter::Slot slot);
 
     // Runs the connection to its end and writes its audit "close" record.
     asio::awaitable<void> run();
@@ -51,8 +55,11 @@ private:
     asio::awaitable<void> authenticate();
     bool handle_sasl(const auth::StepResult& result);
     asio::awaitable<void> authenticate_ticket(const spice::TicketReceived& ticket);
+    policy::Decision decide(const std::string& channel) const;
     void authorize();
+    void claim_seat();
     void attach_to_session();
+    std::bitset<256> hidden_channels() const;
     asio::awaitable<void> login_upstream();
     asio::awaitable<void> relay();
 
@@ -63,7 +70,7 @@ private:
     [[noreturn]] void refuse(spice::LinkError code, std::string reason);
     void arm_handshake_deadline();
     void on_main_session_id(std::uint32_t spice_session_id);
-    void end_session(const std::string& reason);
+    void end_session(session::EndReason reason, const std::string& detail);
     bool is_main() const;
     void close_streams();
     session::ChannelHandle channel_handle();
@@ -74,6 +81,7 @@ private:
     void release_handshake_state();
 
     GatewayContext& gateway_;
+    const std::shared_ptr<const Generation> generation_;
     const core::ListenerConfig& listener_;
     const std::uint64_t id_;
     asio::any_io_executor executor_;
@@ -100,12 +108,13 @@ private:
     std::string channel_;
     const core::VmConfig* vm_ = nullptr;
     std::optional<core::Identity> identity_;
+    policy::Decision decision_;
     std::optional<std::uint64_t> ticket_id_;
     std::shared_ptr<session::Session> session_;
 
     std::unique_ptr<Relay> relay_;
     std::unique_ptr<DownstreamTransform> main_filter_;
-    RelayCounters counters_;
+    const std::shared_ptr<session::Traffic> traffic_ = std::make_shared<session::Traffic>();
     std::string close_reason_;
     std::optional<spice::LinkError> link_error_;
 };

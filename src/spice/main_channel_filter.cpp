@@ -12,6 +12,10 @@ namespace {
 constexpr std::size_t mini_type_at = 0;
 constexpr std::size_t full_type_at = sizeof(std::uint64_t);
 constexpr std::size_t type_to_size = sizeof(std::uint16_t);
+// §6.4: u32 count, then {u8 type, u8 id} per channel. QEMU lists about ten; anything near this
+// bound is not a channel list.
+constexpr std::size_t channels_list_entry_size = 2;
+constexpr std::size_t max_channels_list_body = 64 * 1024;
 
 // §8.3, §12 item 19: these carry the hypervisor's host and port; the client must never see them.
 bool reveals_hypervisor(std::uint16_t type) {
@@ -25,9 +29,9 @@ bool reveals_hypervisor(std::uint16_t type) {
 
 }  // namespace
 
-MainChannelFilter::MainChannelFilter(bool mini_header)
+MainChannelFilter::MainChannelFilter(bool mini_header, std::bitset<256> hidden_channels)
     : header_size_(mini_header ? mini_header_size : full_header_size),
-      type_at_(mini_header ? mini_type_at : full_type_at) {}
+      type_at_(mini_header ? mini_type_at : full_type_at), hidden_channels_(hidden_channels) {}
 
 void MainChannelFilter::feed(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& to_client) {
     while (!in.empty() && !failed_) {
@@ -55,8 +59,16 @@ void MainChannelFilter::on_header(std::vector<std::uint8_t>& to_client) {
         return;
     }
     dropping_ = reveals_hypervisor(type);
+    rewriting_ = static_cast<MainMsg>(type) == MainMsg::channels_list && hidden_channels_.any();
+    if (rewriting_ && size > max_channels_list_body) {
+        failed_ = true;
+        return;
+    }
     if (dropping_) {
         dropped_.push_back(type);
+    } else if (rewriting_) {
+        list_body_.clear();  // the header goes out with the rewritten body
+        if (size == 0) emit_channels_list(to_client);
     } else {
         to_client.insert(to_client.end(), header_.begin(),
                          header_.begin() + static_cast<std::ptrdiff_t>(header_size_));
@@ -73,9 +85,38 @@ std::span<const std::uint8_t> MainChannelFilter::pass_body(std::span<const std::
     const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in.size()));
     const auto chunk = in.first(count);
     if (capturing_) capture_session_id(chunk);
-    if (!dropping_) to_client.insert(to_client.end(), chunk.begin(), chunk.end());
     body_left_ -= count;
+    if (rewriting_) {
+        list_body_.insert(list_body_.end(), chunk.begin(), chunk.end());
+        if (body_left_ == 0) emit_channels_list(to_client);
+    } else if (!dropping_) {
+        to_client.insert(to_client.end(), chunk.begin(), chunk.end());
+    }
     return in.subspan(count);
+}
+
+// The collected CHANNELS_LIST without the hidden channels, under its header with the new size.
+void MainChannelFilter::emit_channels_list(std::vector<std::uint8_t>& to_client) {
+    rewriting_ = false;
+    const std::size_t count_size = sizeof(std::uint32_t);
+    if (list_body_.size() < count_size ||
+        list_body_.size() != count_size + std::size_t{wire::get_u32(list_body_, 0)} * channels_list_entry_size) {
+        failed_ = true;
+        return;
+    }
+    std::vector<std::uint8_t> kept;
+    for (std::size_t at = count_size; at < list_body_.size(); at += channels_list_entry_size)
+        if (!hidden_channels_.test(list_body_[at])) kept.insert(kept.end(), {list_body_[at], list_body_[at + 1]});
+    std::vector<std::uint8_t> body;
+    wire::put_u32(body, static_cast<std::uint32_t>(kept.size() / channels_list_entry_size));
+    body.insert(body.end(), kept.begin(), kept.end());
+    std::vector<std::uint8_t> size;
+    wire::put_u32(size, static_cast<std::uint32_t>(body.size()));
+    std::copy(size.begin(), size.end(), header_.begin() + static_cast<std::ptrdiff_t>(type_at_ + type_to_size));
+    to_client.insert(to_client.end(), header_.begin(), header_.begin() + static_cast<std::ptrdiff_t>(header_size_));
+    to_client.insert(to_client.end(), body.begin(), body.end());
+    list_body_.clear();
+    list_body_.shrink_to_fit();
 }
 
 void MainChannelFilter::capture_session_id(std::span<const std::uint8_t> body_chunk) {

@@ -58,7 +58,7 @@ class SpiceSessions(h.E2ETestCase):
         """The session id vmgate recorded for `user`'s main channel after audit line `mark`."""
         opened = self.gw.wait_audit("channel_open", since=mark, channel="main", user=user)
         self.assertEqual(len(opened), 1, opened)
-        session = opened[0].get("session")
+        session = opened[0].get("spice_session")
         self.assertIsInstance(session, int, opened[0])
         self.assertNotEqual(session, 0, opened[0])
         return session
@@ -91,7 +91,7 @@ class SpiceSessions(h.E2ETestCase):
         return conn, close[0]
 
     def unused_session_id(self):
-        live = {e.get("session") for e in self.gw.audit_events("channel_open")}
+        live = {e.get("spice_session") for e in self.gw.audit_events("channel_open")}
         while True:
             candidate = random.randint(1, 0xFFFFFFFF)
             if candidate not in live:
@@ -132,7 +132,7 @@ class SpiceSessions(h.E2ETestCase):
         self.assertEqual(result, 0, "alice's own display link with her session id")
         conn = self.gw.conn_of_peer_port(link.local_port, since=mark_own)
         opened = self.gw.wait_audit("channel_open", since=mark_own, conn=conn)
-        self.assertEqual([(o.get("channel"), o.get("session"), o.get("user")) for o in opened],
+        self.assertEqual([(o.get("channel"), o.get("spice_session"), o.get("user")) for o in opened],
                          [("display", session, "alice")], opened)
         # (spice-server keeps one display channel 0 per client, so QEMU itself soon drops this
         # second one: its close reason is "upstream closed". That is QEMU's call, not vmgate's.)
@@ -185,7 +185,7 @@ class SpiceSessions(h.E2ETestCase):
             opened[channel] = records[0]
         for channel, record in list(opened.items()) + [("main", self.gw.audit_events(
                 "channel_open", since=mark, channel="main")[0])]:
-            self.assertEqual((record.get("session"), record.get("user")), (session, "alice"), record)
+            self.assertEqual((record.get("spice_session"), record.get("user")), (session, "alice"), record)
             auth = self.gw.audit_events("auth", since=mark, conn=record["conn"])
             self.assertEqual([(a.get("result"), a.get("mechanism"), a.get("user")) for a in auth],
                              [("ok", "ticket", "alice")], "%s channel: %r" % (channel, auth))
@@ -218,7 +218,7 @@ class SpiceSessions(h.E2ETestCase):
         self.assertEqual(link.final_result(), 0, "the ticket on its own session")
         conn = self.gw.conn_of_peer_port(link.local_port, since=mark_own)
         opened = self.gw.wait_audit("channel_open", since=mark_own, conn=conn)
-        self.assertEqual([(o.get("channel"), o.get("session")) for o in opened], [("display", session)])
+        self.assertEqual([(o.get("channel"), o.get("spice_session")) for o in opened], [("display", session)])
         link.close()
 
         result = alice.finish()

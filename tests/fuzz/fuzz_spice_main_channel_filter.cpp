@@ -1,6 +1,6 @@
-// MainChannelFilter fed arbitrary server→client bytes. Checks: no crash or sanitizer report,
-// output never larger than input, only migration types reported dropped, and chunking never
-// changes output, session id, dropped list or failure.
+// MainChannelFilter fed arbitrary server→client bytes, with or without hidden channels. Checks:
+// no crash or sanitizer report, output never larger than input, only migration types reported
+// dropped, and chunking never changes output, session id, dropped list or failure.
 #include "fuzz_util.hpp"
 #include "spice/main_channel_filter.hpp"
 
@@ -11,7 +11,8 @@ namespace {
 using namespace vmgate::spice;
 using vmgate::fuzz::check;
 
-constexpr std::uint8_t full_header = 1 << 0;  // behaviour flag (byte 0)
+constexpr std::uint8_t full_header = 1 << 0;     // behaviour flags (byte 0)
+constexpr std::uint8_t hide_channels = 1 << 1;   // hide inputs and usbredir from CHANNELS_LIST
 
 struct Trace {
     std::vector<std::uint8_t> output;
@@ -27,7 +28,12 @@ bool is_migration(std::uint16_t type) {
 }
 
 Trace run(const std::vector<std::span<const std::uint8_t>>& chunks, std::uint8_t flags) {
-    MainChannelFilter filter(!(flags & full_header));
+    std::bitset<256> hidden;
+    if (flags & hide_channels) {
+        hidden.set(static_cast<std::uint8_t>(ChannelType::inputs));
+        hidden.set(static_cast<std::uint8_t>(ChannelType::usbredir));
+    }
+    MainChannelFilter filter(!(flags & full_header), hidden);
     Trace trace;
     for (const auto& chunk : chunks) {
         filter.feed(chunk, trace.output);

@@ -43,7 +43,7 @@ struct RelayFixture {
     Socket upstream_end;
     std::unique_ptr<SocketStream> client;
     std::unique_ptr<SocketStream> upstream;
-    RelayCounters counters;
+    session::Traffic counters;
     std::unique_ptr<Relay> relay;
     std::string reason;
     bool done = false;
@@ -89,8 +89,8 @@ TEST(Relay, CopiesBothDirectionsByteExactAndEndsAfterBothHalfCloses) {
     EXPECT_EQ(got_up, up);
     EXPECT_EQ(got_down, down);
     EXPECT_TRUE(f.done);
-    EXPECT_EQ(f.counters.from_client, up.size());
-    EXPECT_EQ(f.counters.to_client, down.size());
+    EXPECT_EQ(f.counters.from_client(), up.size());
+    EXPECT_EQ(f.counters.to_client(), down.size());
 }
 
 TEST(Relay, HalfCloseFromClientStillDeliversUpstreamData) {
@@ -138,7 +138,7 @@ TEST(Relay, StalledClientDoesNotStallAnotherRelayOnTheSameThread) {
     io.run_for(std::chrono::seconds(5));
     EXPECT_EQ(got, data);
     // Only socket buffers plus at most one relay buffer in flight: far less than the flood.
-    EXPECT_LT(stalled.counters.to_client, 16u * 1024 * 1024);
+    EXPECT_LT(stalled.counters.to_client(), 16u * 1024 * 1024);
     stalled.relay->stop("test over");
     io.run_for(std::chrono::seconds(1));
     EXPECT_TRUE(stalled.done);

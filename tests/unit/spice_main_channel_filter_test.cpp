@@ -182,5 +182,66 @@ TEST(SpiceMainChannelFilter, UnrelatedTypesPassByteForByte) {
     EXPECT_TRUE(out.dropped.empty());
 }
 
+// ---- hidden channels (view-only rules, deny_channels) ----
+
+std::bitset<256> hide(std::initializer_list<ChannelType> types) {
+    std::bitset<256> bits;
+    for (auto t : types) bits.set(static_cast<std::uint8_t>(t));
+    return bits;
+}
+
+Bytes list_body(const std::vector<std::pair<std::uint8_t, std::uint8_t>>& channels) {
+    Bytes body = le32(static_cast<std::uint32_t>(channels.size()));
+    for (auto [type, id] : channels) body.insert(body.end(), {type, id});
+    return body;
+}
+
+void expect_list_rewritten(bool mini) {
+    const Bytes init = message(mini, MainMsg::init, init_body(session), 1);
+    const Bytes list = message(mini, MainMsg::channels_list,
+                               list_body({{2, 0}, {3, 0}, {4, 0}, {9, 0}, {9, 1}, {5, 0}}), 2);
+    const Bytes ping = message(mini, 4, cat({le32(1), le32(0), le32(0)}), 3);
+    const Bytes expected_list = message(mini, MainMsg::channels_list, list_body({{2, 0}, {4, 0}, {5, 0}}), 2);
+    const Bytes input = cat({init, list, ping});
+    const auto chunkings = test::chunkings(input);
+    for (std::size_t i = 0; i < chunkings.size(); ++i) {
+        MainChannelFilter filter(mini, hide({ChannelType::inputs, ChannelType::usbredir}));
+        Bytes out;
+        for (const Bytes& c : chunkings[i]) filter.feed(c, out);
+        ASSERT_FALSE(filter.failed()) << "chunking #" << i;
+        ASSERT_EQ(out, cat({init, expected_list, ping})) << "chunking #" << i;
+        EXPECT_EQ(filter.session_id(), session);
+    }
+}
+
+TEST(SpiceMainChannelFilter, HiddenChannelsLeaveTheListMiniHeader) { expect_list_rewritten(true); }
+
+TEST(SpiceMainChannelFilter, HiddenChannelsLeaveTheListFullHeader) { expect_list_rewritten(false); }
+
+TEST(SpiceMainChannelFilter, NothingHiddenLeavesTheListAlone) {
+    const Bytes list = message(true, MainMsg::channels_list, list_body({{3, 0}, {4, 0}}), 1);
+    MainChannelFilter filter(true);
+    Bytes out;
+    filter.feed(list, out);
+    EXPECT_EQ(out, list);
+}
+
+TEST(SpiceMainChannelFilter, ListWhoseCountDisagreesWithItsSizeFails) {
+    for (const Bytes& body : {cat({le32(3), hex("02 00 03 00")}), cat({le32(1), hex("02 00 03 00")}), hex("01 00"), Bytes{}}) {
+        MainChannelFilter filter(true, hide({ChannelType::inputs}));
+        Bytes out;
+        filter.feed(message(true, MainMsg::channels_list, body), out);
+        EXPECT_TRUE(filter.failed()) << body.size() << " body bytes";
+        EXPECT_TRUE(out.empty());
+    }
+}
+
+TEST(SpiceMainChannelFilter, OversizedListFailsBeforeBuffering) {
+    MainChannelFilter filter(true, hide({ChannelType::inputs}));
+    Bytes out;
+    filter.feed(cat({le16(static_cast<std::uint16_t>(MainMsg::channels_list)), le32(1024 * 1024)}), out);
+    EXPECT_TRUE(filter.failed());
+}
+
 }  // namespace
 }  // namespace vmgate::spice
