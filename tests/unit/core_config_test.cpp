@@ -974,6 +974,16 @@ TEST(ConfigDuration, RejectsMalformedAndZero) {
         EXPECT_FALSE(parse_duration(text)) << text;
 }
 
+TEST(ConfigDuration, FormatsAsWrittenAndRoundTrips) {
+    using std::chrono::seconds;
+    EXPECT_EQ(format_duration(seconds(5400)), "1h30m");
+    EXPECT_EQ(format_duration(seconds(93784)), "1d2h3m4s");
+    EXPECT_EQ(format_duration(seconds(3)), "3s");
+    EXPECT_EQ(format_duration(seconds(0)), "0s");
+    for (long n : {1L, 59L, 60L, 61L, 3600L, 86399L, 86400L, 1000000L})
+        EXPECT_EQ(parse_duration(format_duration(seconds(n))), seconds(n)) << n;
+}
+
 TEST(ConfigNames, ToStringAndFindVm) {
     EXPECT_EQ(to_string(Protocol::spice), "spice");
     EXPECT_EQ(to_string(Protocol::vnc), "vnc");
