@@ -526,12 +526,13 @@ void SpiceConnection::arm_handshake_deadline() {
 }
 
 // An idle channel should cost little: what only the handshake needed (the Cyrus connection,
-// the link machines and their buffers) goes before the relay starts.
+// the link machines and their buffers, the decision's texts) goes before the relay starts.
 void SpiceConnection::release_handshake_state() {
     client_link_.reset();
     upstream_link_.reset();
     upstream_reply_.reset();
     sasl_.reset();
+    decision_ = {};  // its words live on in the audit log and the session's origin
 }
 
 bool SpiceConnection::is_main() const {
