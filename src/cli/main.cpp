@@ -1,6 +1,10 @@
-// vmgate command line: the daemon (serve), its tools (check-config, ticket) and the demo.
-#include "admin/admin_server.hpp"
+// vmgate command line: the wiring of every command to its options. The daemon (serve) and
+// check-config are here; the commands that talk to the running daemon are in admin_commands,
+// policy explain in policy_explain, the demo in demo.
+#include "cli/admin_commands.hpp"
+#include "cli/config_file.hpp"
 #include "cli/demo.hpp"
+#include "cli/policy_explain.hpp"
 #include "core/config.hpp"
 #include "core/config_support.hpp"
 #include "net/gateway.hpp"
@@ -16,11 +20,32 @@ namespace {
 using namespace vmgate;
 
 constexpr const char* version = "0.1.0";
+constexpr int kUsageError = 2;
 
-int print_config_errors(const core::ConfigResult& result) {
-    for (const auto& e : result.errors) std::cerr << e.to_string() << "\n";
-    return result.errors.empty() ? 0 : 1;
-}
+constexpr const char* kDescription =
+    "vmgate: per-user, per-VM access to the SPICE consoles of KVM/QEMU virtual machines.\n"
+    "Clients (remote-viewer, virt-viewer, spicy) connect to vmgate over TLS, authenticate with\n"
+    "SASL (SCRAM-SHA-256, PLAIN: sasldb, saslauthd/PAM) or a one-time ticket, and reach a VM's\n"
+    "console only when the configured policy allows that user on that VM now.\n\n"
+    "`serve` runs the gateway. `check-config` and `policy explain` read a configuration file and\n"
+    "need no daemon. `ticket`, `sessions` and `reload` ask the running daemon through its admin\n"
+    "socket: the one given with --admin-socket, else gateway.admin_socket of --config.";
+
+constexpr const char* kFooter =
+    "`vmgate COMMAND --help` describes a command and its options.\n"
+    "Exit status: 0 done, 1 failed or refused (the reason is on stderr), 2 usage error.";
+
+// Everything the command line can set, one member per command.
+struct Options {
+    std::string serve_config = cli::default_config_path;
+    std::string check_path;
+    cli::AdminTarget admin;
+    cli::TicketArgs ticket;
+    bool sessions_json = false;
+    cli::KillArgs kill;
+    cli::ExplainArgs explain;
+    cli::DemoOptions demo;
+};
 
 // The file's errors, then the settings this version would not enforce; empty = usable.
 core::ConfigResult load_usable_config(const std::string& config_path) {
@@ -33,7 +58,10 @@ core::ConfigResult load_usable_config(const std::string& config_path) {
 
 int cmd_serve(const std::string& config_path) {
     auto result = load_usable_config(config_path);  // Gateway::start checks too; this prints them all
-    if (!result.config) return print_config_errors(result);
+    if (!result.config) {
+        cli::print_config_errors(result.errors, config_path);
+        return 1;
+    }
     try {
         net::Gateway gateway(std::move(*result.config));
         gateway.start();
@@ -47,8 +75,7 @@ int cmd_serve(const std::string& config_path) {
 int cmd_check_config(const std::string& config_path) {
     auto result = load_usable_config(config_path);
     if (!result.config) {
-        print_config_errors(result);
-        std::cerr << result.errors.size() << " error(s) in " << config_path << "\n";
+        cli::print_config_errors(result.errors, config_path);
         return 1;
     }
     const auto& c = *result.config;
@@ -57,31 +84,109 @@ int cmd_check_config(const std::string& config_path) {
     return 0;
 }
 
-int cmd_ticket(const std::string& config_path, std::string socket_path, const std::string& user,
-               const std::string& vm, const std::string& ttl_text) {
-    if (socket_path.empty()) {
-        auto result = core::load_config_file(config_path);
-        if (!result.config) return print_config_errors(result);
-        socket_path = result.config->gateway.admin_socket;
-    }
-    const auto ttl = core::parse_duration(ttl_text);
-    if (!ttl) {
-        std::cerr << "--ttl: expected a duration such as 60s, 5m or 1h, got \"" << ttl_text << "\"\n";
-        return 2;
-    }
-    try {
-        const auto reply = admin::call(socket_path, {{"op", "ticket"}, {"user", user}, {"vm", vm},
-                                                     {"ttl_seconds", ttl->count()}});
-        if (!reply.value("ok", false)) {
-            std::cerr << "vmgate: " << reply.value("error", "the daemon refused") << "\n";
-            return 1;
-        }
-        std::cout << reply.value("ticket", "") << "\n";
-        return 0;
-    } catch (const std::exception& e) {
-        std::cerr << "vmgate: " << e.what() << "\n";
-        return 1;
-    }
+// -c and --admin-socket, on every command that talks to the daemon.
+void add_admin_target(CLI::App& command, cli::AdminTarget& target) {
+    command.add_option("-c,--config", target.config_path, "Configuration file, to find the admin socket")
+        ->capture_default_str();
+    command.add_option("--admin-socket", target.socket_path, "Admin socket path (overrides the config file)");
+}
+
+CLI::App* add_serve(CLI::App& app, Options& o) {
+    auto* serve = app.add_subcommand("serve", "Run the gateway in the foreground until SIGINT/SIGTERM; SIGHUP\n"
+                                              "re-reads the configuration file (see `reload`)");
+    serve->add_option("-c,--config", o.serve_config, "Configuration file (TOML)")->capture_default_str();
+    return serve;
+}
+
+CLI::App* add_check_config(CLI::App& app, Options& o) {
+    auto* check = app.add_subcommand(
+        "check-config", "Validate a configuration file; print FILE:LINE:COL: KEY: problem for each error");
+    check->add_option("file", o.check_path, "Configuration file (TOML)")->required();
+    return check;
+}
+
+CLI::App* add_ticket(CLI::App& app, Options& o) {
+    auto* ticket = app.add_subcommand(
+        "ticket",
+        "Ask the running daemon for a one-time SPICE ticket: it logs USER into VM once (all channels of one\n"
+        "session), through a listener that offers tickets, and expires after --ttl if unused");
+    add_admin_target(*ticket, o.admin);
+    ticket->add_option("-u,--user", o.ticket.user, "User the ticket logs in as (user or user@realm)")->required();
+    ticket->add_option("--vm", o.ticket.vm, "VM the ticket is valid for")->required();
+    ticket->add_option("--ttl", o.ticket.ttl, "How long the ticket stays valid if unused (e.g. 60s, 5m)")
+        ->capture_default_str();
+    return ticket;
+}
+
+CLI::App* add_sessions(CLI::App& app, Options& o) {
+    auto* sessions = app.add_subcommand(
+        "sessions",
+        "List the running daemon's live sessions, one line each: ID (for `sessions kill`), VM, USER\n"
+        "(user@realm), MECH (how they authenticated), SOURCE (client address and port), SINCE (start,\n"
+        "local time), CHANNELS (open SPICE channels), IN and OUT (bytes from and to the client)");
+    sessions->require_subcommand(0, 1);
+    add_admin_target(*sessions, o.admin);
+    sessions->add_flag("--json", o.sessions_json,
+                       "Print the daemon's session objects as one JSON array instead (times in UTC, bytes exact)");
+    return sessions;
+}
+
+CLI::App* add_kill(CLI::App& sessions, Options& o) {
+    auto* kill = sessions.add_subcommand(
+        "kill",
+        "End live sessions and disconnect their clients: one by ID, every session on a VM (--vm) or\n"
+        "every session of a user (--user); give exactly one. The policy is unchanged, so the user may\n"
+        "connect again: to keep them out, change the configuration and `reload`. Exit 1 when no\n"
+        "session matched");
+    kill->add_option("ID", o.kill.id, "Session ID, as `vmgate sessions` lists it");
+    kill->add_option("--vm", o.kill.vm, "End every session on this VM");
+    kill->add_option("--user", o.kill.user, "End every session of this user (name, or name@realm for one realm)");
+    add_admin_target(*kill, o.admin);
+    return kill;
+}
+
+CLI::App* add_reload(CLI::App& app, Options& o) {
+    auto* reload = app.add_subcommand(
+        "reload",
+        "Make the running daemon re-read its configuration file (sending it SIGHUP does the same).\n"
+        "Live sessions the new policy no longer allows are ended (revoked), the others are kept;\n"
+        "listeners are added and removed; settings that only a restart can apply are listed. A file\n"
+        "with any error is refused whole, the errors are printed, and nothing changes (exit 1)");
+    add_admin_target(*reload, o.admin);
+    return reload;
+}
+
+CLI::App* add_policy_explain(CLI::App& app, Options& o) {
+    auto* policy = app.add_subcommand("policy", "Questions about the access policy of a configuration file");
+    policy->require_subcommand(1);
+    auto* explain = policy->add_subcommand(
+        "explain",
+        "Say whether USER may use VM at a time (default: now), from an address, for a channel, which\n"
+        "allow rule decides and why, from the configuration file alone (no daemon is asked).\n"
+        "Exit 0 allowed, 1 denied, 2 usage or configuration error");
+    auto& e = o.explain;
+    explain->add_option("USER", e.user, "user, or user@realm; a bare name is in the default realm\n"
+                                        "([sasl] default_realm, else this host's name)")->required();
+    explain->add_option("VM", e.vm, "VM name, as in [[vm]] name")->required();
+    explain->add_option("-c,--config", e.config_path, "Configuration file (TOML)")->capture_default_str();
+    explain->add_option("--at", e.at, "Local date and time to judge, \"YYYY-MM-DD HH:MM\" (time zone from TZ,\n"
+                                      "as the daemon reads it); default: now");
+    explain->add_option("--from", e.from, "Client IP address; without it, rules limited to sources do not match");
+    explain->add_option("--channel", e.channel, "SPICE channel (main, display, inputs, usbredir, ...); default:\n"
+                                                "the VM as a whole, as a main channel is judged");
+    explain->add_flag("--json", e.json, "Print one JSON object with the decision instead");
+    return explain;
+}
+
+CLI::App* add_demo(CLI::App& app, Options& o) {
+    auto* demo = app.add_subcommand(
+        "demo", "Start two small QEMU VMs and a gateway in front of them on loopback, print how to connect\n"
+                "(remote-viewer commands, demo users and passwords), run until Ctrl-C");
+    demo->add_option("--state-dir", o.demo.state_dir, "Where certificates, sasldb, logs and demo.json go")
+        ->capture_default_str();
+    demo->add_option("--qemu", o.demo.qemu_binary, "QEMU binary the demo VMs run on (TCG, no disk)")
+        ->capture_default_str();
+    return demo;
 }
 
 }  // namespace
@@ -90,51 +195,35 @@ int main(int argc, char** argv) {
     // OpenSSL writes to sockets with write(2): a vanished client must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
-    CLI::App app{"vmgate: per-user, per-VM access to the SPICE consoles of KVM/QEMU virtual machines.\n"
-                 "Clients (remote-viewer, virt-viewer, spicy) connect to vmgate over TLS, authenticate with\n"
-                 "SASL (SCRAM-SHA-256, PLAIN: sasldb, saslauthd/PAM) or a one-time ticket, and reach a VM's\n"
-                 "console only when the configured policy allows that user on that VM now.",
-                 "vmgate"};
+    CLI::App app{kDescription, "vmgate"};
     app.set_version_flag("--version", version);
     app.require_subcommand(1);
 
-    std::string config_path = "/etc/vmgate/vmgate.toml";
+    Options o;
+    auto* serve = add_serve(app, o);
+    auto* check = add_check_config(app, o);
+    auto* ticket = add_ticket(app, o);
+    auto* sessions = add_sessions(app, o);
+    auto* kill = add_kill(*sessions, o);
+    auto* reload = add_reload(app, o);
+    auto* explain = add_policy_explain(app, o);
+    auto* demo = add_demo(app, o);
+    app.footer(kFooter);  // after the subcommands, which would inherit it
 
-    auto* serve = app.add_subcommand("serve", "Run the gateway in the foreground until SIGINT/SIGTERM");
-    serve->add_option("-c,--config", config_path, "Configuration file (TOML)")->capture_default_str();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // CLI11's own codes (106, 109, ...) mean nothing to scripts; 2 is the usual usage error.
+        return app.exit(e) == 0 ? 0 : kUsageError;
+    }
 
-    std::string check_path;
-    auto* check = app.add_subcommand("check-config",
-                                     "Validate a configuration file; print FILE:LINE:COL: KEY: problem for each error");
-    check->add_option("file", check_path, "Configuration file (TOML)")->required();
-
-    std::string socket_path, user, vm, ttl = "60s";
-    auto* ticket = app.add_subcommand(
-        "ticket",
-        "Ask the running daemon for a one-time SPICE ticket: it logs USER into VM once (all channels of one\n"
-        "session), through a listener that offers tickets, and expires after --ttl if unused");
-    ticket->add_option("-c,--config", config_path, "Configuration file, to find the admin socket")
-        ->capture_default_str();
-    ticket->add_option("--admin-socket", socket_path, "Admin socket path (overrides the config file)");
-    ticket->add_option("-u,--user", user, "User the ticket logs in as (user or user@realm)")->required();
-    ticket->add_option("--vm", vm, "VM the ticket is valid for")->required();
-    ticket->add_option("--ttl", ttl, "How long the ticket stays valid if unused (e.g. 60s, 5m)")
-        ->capture_default_str();
-
-    cli::DemoOptions demo_options;
-    auto* demo = app.add_subcommand(
-        "demo", "Start two small QEMU VMs and a gateway in front of them on loopback, print how to connect\n"
-                "(remote-viewer commands, demo users and passwords), run until Ctrl-C");
-    demo->add_option("--state-dir", demo_options.state_dir, "Where certificates, sasldb, logs and demo.json go")
-        ->capture_default_str();
-    demo->add_option("--qemu", demo_options.qemu_binary, "QEMU binary the demo VMs run on (TCG, no disk)")
-        ->capture_default_str();
-
-    CLI11_PARSE(app, argc, argv);
-
-    if (*serve) return cmd_serve(config_path);
-    if (*check) return cmd_check_config(check_path);
-    if (*ticket) return cmd_ticket(config_path, socket_path, user, vm, ttl);
-    if (*demo) return cli::run_demo(demo_options);
-    return 2;
+    if (*serve) return cmd_serve(o.serve_config);
+    if (*check) return cmd_check_config(o.check_path);
+    if (*ticket) return cli::run_ticket(o.admin, o.ticket);
+    if (*kill) return cli::run_kill(o.admin, o.kill);
+    if (*sessions) return cli::run_sessions(o.admin, o.sessions_json);
+    if (*reload) return cli::run_reload(o.admin);
+    if (*explain) return cli::run_policy_explain(o.explain);
+    if (*demo) return cli::run_demo(o.demo);
+    return kUsageError;
 }

@@ -1,11 +1,10 @@
 #include "core/civil_time.hpp"
 
+#include "scoped_time_zone.hpp"
+
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <ctime>
-#include <optional>
-#include <string>
+#include <chrono>
 
 namespace vmgate::core {
 namespace {
@@ -47,25 +46,7 @@ TEST(CivilTime, DaySetHoldsEachDay) {
     EXPECT_FALSE(days.contains(Weekday::sat));
 }
 
-// Sets TZ for one test and restores the previous value, so other tests see the usual zone.
-class ScopedTimeZone {
-public:
-    explicit ScopedTimeZone(const char* tz) {
-        if (const char* old = std::getenv("TZ")) saved_ = old;
-        setenv("TZ", tz, 1);
-        tzset();
-    }
-    ~ScopedTimeZone() {
-        if (saved_) setenv("TZ", saved_->c_str(), 1);
-        else unsetenv("TZ");
-        tzset();
-    }
-    ScopedTimeZone(const ScopedTimeZone&) = delete;
-    ScopedTimeZone& operator=(const ScopedTimeZone&) = delete;
-
-private:
-    std::optional<std::string> saved_;
-};
+using test_support::ScopedTimeZone;
 
 // 2026-11-22 23:30:00 UTC, a Sunday.
 const auto kSundayLateUtc = std::chrono::system_clock::time_point{std::chrono::seconds{1795390200}};
