@@ -362,9 +362,10 @@ bool DownstreamHandshake::read_plain_credentials() {
         return false;
     }
     if (input_.size() < plain_header_size + username_len + password_len) return false;
-    const auto body = input_.view().subspan(plain_header_size);
-    CredentialsReceived credentials{std::string(body.begin(), body.begin() + username_len),
-                                    std::string(body.begin() + username_len, body.begin() + username_len + password_len)};
+    const auto username = input_.view().subspan(plain_header_size, username_len);
+    const auto password = input_.view().subspan(plain_header_size + username_len, password_len);
+    CredentialsReceived credentials{std::string(username.begin(), username.end()),
+                                    std::string(password.begin(), password.end())};
     input_.consume(plain_header_size + username_len + password_len);
     events_.push_back(std::move(credentials));
     state_ = State::await_result;
@@ -445,10 +446,11 @@ void DownstreamHandshake::fail(std::string detail) {
         // §3.1 row 3: a non-zero status refuses; there is no room for a reason.
         wire::put_u8(output_, vencrypt_version_refused);
         break;
+    // §1.3: after its choice the client reads a SecurityResult (QEMU answers a type it did not
+    // offer with one). A client that expects the subtype ack reads the first byte, 0: refused,
+    // which is QEMU's answer to a subtype it did not offer (§3.1 row 7).
     case State::security_type:
     case State::vencrypt_subtype:
-        // §1.3: after a choice the client reads a SecurityResult (QEMU answers a wrong choice
-        // with one). A client that expects the subtype ack reads its first byte, 0: refused.
     case State::vnc_response:
     case State::plain_credentials:
     case State::await_result: put_security_failure(detail); break;
