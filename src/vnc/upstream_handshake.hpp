@@ -47,7 +47,7 @@ using UpstreamEvent = std::variant<ServerInitReceived, Failed>;
 class UpstreamHandshake {
 public:
     // password: the VNC password QEMU was given (set_password or password-secret), nullopt when
-    // QEMU asks for none (unix socket, add_client skipauth; §6.4). QEMU offers exactly one type
+    // QEMU asks for none (unix socket, add_client skipauth; §6.3, §6.4). QEMU offers exactly one type
     // (§1.2): None is taken whenever offered, VNC auth (2) only with a password.
     explicit UpstreamHandshake(std::optional<std::string> password);
 

@@ -161,7 +161,8 @@ TEST(VncUpstreamHandshake, WrongPasswordCarriesQemusReason) {
 }
 
 TEST(VncUpstreamHandshake, TooManyAttemptsIsAFailureToo) {
-    expect_failure(std::nullopt, cat({version_3_8, hex("01 01"), be32(2), framed("slow down")}),
+    const auto too_many = static_cast<std::uint32_t>(SecurityResult::too_many_attempts);
+    expect_failure(std::nullopt, cat({version_3_8, hex("01 01"), be32(too_many), framed("slow down")}),
                    "upstream refused the authentication: slow down", cat({version_3_8, hex("01")}));
 }
 
