@@ -80,15 +80,18 @@ std::string version_text(const ProtocolVersion& version) {
     return std::to_string(version.major) + "." + std::to_string(version.minor);
 }
 
-}  // namespace
+// The authentication that runs after the type/subtype choice (and TLS, if any).
+enum class InnerAuth { none, vnc_auth, plain, sasl };
 
-DownstreamHandshake::DownstreamHandshake(DownstreamOffer offer) : offer_(std::move(offer)) {
-    validate(offer_);
-    wire::put_text(output_, protocol_version_3_8);  // §1.1: the server speaks first
-}
+// What a VeNCrypt subtype runs (§3.2): its TLS, if any, then its inner authentication.
+struct SubtypeRoute {
+    std::optional<TlsKind> tls;
+    InnerAuth inner = InnerAuth::none;
+};
 
-auto DownstreamHandshake::route_of(std::uint32_t subtype) -> std::optional<SubtypeRoute> {
-    switch (static_cast<VencryptSubtype>(subtype)) {
+// nullopt for a number that is no VencryptSubtype.
+std::optional<SubtypeRoute> route_of(VencryptSubtype subtype) {
+    switch (subtype) {
     case VencryptSubtype::none: return SubtypeRoute{std::nullopt, InnerAuth::none};
     case VencryptSubtype::vnc_auth: return SubtypeRoute{std::nullopt, InnerAuth::vnc_auth};
     case VencryptSubtype::plain: return SubtypeRoute{std::nullopt, InnerAuth::plain};
@@ -104,7 +107,7 @@ auto DownstreamHandshake::route_of(std::uint32_t subtype) -> std::optional<Subty
     return std::nullopt;
 }
 
-void DownstreamHandshake::validate(const DownstreamOffer& offer) {
+void validate(const DownstreamOffer& offer) {
     const auto& types = offer.security_types;
     const auto& subtypes = offer.vencrypt_subtypes;
     const auto speakable = [](SecurityType t) {
@@ -114,10 +117,17 @@ void DownstreamHandshake::validate(const DownstreamOffer& offer) {
         throw std::invalid_argument("RFB offer: security types must be distinct values of none, vnc_auth, vencrypt");
     }
     const bool vencrypt = std::ranges::find(types, SecurityType::vencrypt) != types.end();
-    const auto known = [](VencryptSubtype s) { return route_of(static_cast<std::uint32_t>(s)).has_value(); };
+    const auto known = [](VencryptSubtype s) { return route_of(s).has_value(); };
     if (vencrypt == subtypes.empty() || has_duplicates(subtypes) || !std::ranges::all_of(subtypes, known)) {
         throw std::invalid_argument("RFB offer: VeNCrypt needs distinct known subtypes, and subtypes need VeNCrypt");
     }
+}
+
+}  // namespace
+
+DownstreamHandshake::DownstreamHandshake(DownstreamOffer offer) : offer_(std::move(offer)) {
+    validate(offer_);
+    wire::put_text(output_, protocol_version_3_8);  // §1.1: the server speaks first
 }
 
 void DownstreamHandshake::feed(std::span<const std::uint8_t> bytes) {
@@ -146,7 +156,7 @@ void DownstreamHandshake::tls_established() {
     if (!input_.empty()) {
         throw std::logic_error("DownstreamHandshake::tls_established with cleartext bytes not handed to TLS");
     }
-    begin_inner_auth(inner_);
+    begin_inner_auth(chosen_);
     pump();
 }
 
@@ -273,8 +283,9 @@ bool DownstreamHandshake::read_security_type() {
         return false;
     }
     switch (static_cast<SecurityType>(chosen)) {
-    case SecurityType::none: begin_inner_auth(InnerAuth::none); break;
-    case SecurityType::vnc_auth: begin_inner_auth(InnerAuth::vnc_auth); break;
+    // §3.1: the ordinary types have the same numbers as the subtypes that stand for them.
+    case SecurityType::none: begin_inner_auth(VencryptSubtype::none); break;
+    case SecurityType::vnc_auth: begin_inner_auth(VencryptSubtype::vnc_auth); break;
     default:  // vencrypt, the only other type an offer can hold
         wire::put_u8(output_, vencrypt_major);
         wire::put_u8(output_, vencrypt_minor);
@@ -303,27 +314,28 @@ bool DownstreamHandshake::read_vencrypt_version() {
 
 bool DownstreamHandshake::read_vencrypt_subtype() {
     if (input_.size() < u32_size) return false;
-    const std::uint32_t chosen = wire::get_u32(input_.view(), 0);
+    const std::uint32_t number = wire::get_u32(input_.view(), 0);
     input_.consume(u32_size);
+    const auto chosen = static_cast<VencryptSubtype>(number);
     const auto& offered = offer_.vencrypt_subtypes;
-    if (std::ranges::find(offered, static_cast<VencryptSubtype>(chosen)) == offered.end()) {
-        fail("client chose VeNCrypt subtype " + std::to_string(chosen) + ", which was not offered");
+    if (std::ranges::find(offered, chosen) == offered.end()) {
+        fail("client chose VeNCrypt subtype " + std::to_string(number) + ", which was not offered");
         return false;
     }
-    const SubtypeRoute route = *route_of(chosen);
-    if (!route.tls) {
-        begin_inner_auth(route.inner);  // §3.1: no ack byte without TLS
+    const auto tls = route_of(chosen)->tls;
+    if (!tls) {
+        begin_inner_auth(chosen);  // §3.1: no ack byte without TLS
         return true;
     }
     wire::put_u8(output_, vencrypt_subtype_ack);
-    inner_ = route.inner;
-    events_.push_back(StartTls{*route.tls});
+    chosen_ = chosen;
+    events_.push_back(StartTls{*tls});
     state_ = State::await_tls;
     return false;  // what follows is TLS, not RFB
 }
 
-void DownstreamHandshake::begin_inner_auth(InnerAuth inner) {
-    switch (inner) {
+void DownstreamHandshake::begin_inner_auth(VencryptSubtype chosen) {
+    switch (route_of(chosen)->inner) {
     case InnerAuth::none:
         events_.push_back(NoneChosen{});
         state_ = State::await_result;

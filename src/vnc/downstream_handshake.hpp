@@ -148,16 +148,6 @@ private:
         closed,
     };
 
-    // The authentication that runs after the type/subtype choice (and TLS, if any).
-    enum class InnerAuth { none, vnc_auth, plain, sasl };
-    // What a VeNCrypt subtype runs (§3.2); nullopt for a number that is not one.
-    struct SubtypeRoute {
-        std::optional<TlsKind> tls;
-        InnerAuth inner = InnerAuth::none;
-    };
-    static std::optional<SubtypeRoute> route_of(std::uint32_t subtype);
-    static void validate(const DownstreamOffer& offer);
-
     void pump();
     bool step();
     bool read_version();
@@ -170,7 +160,7 @@ private:
     bool read_sasl_data();
     bool read_client_init();
     void refuse_version(const ProtocolVersion& version);
-    void begin_inner_auth(InnerAuth inner);
+    void begin_inner_auth(VencryptSubtype chosen);
     void put_security_failure(std::string_view reason);
     void fail(std::string detail);
     void close_failed(std::string detail);
@@ -178,7 +168,7 @@ private:
 
     DownstreamOffer offer_;
     State state_ = State::version;
-    InnerAuth inner_ = InnerAuth::none;  // set with StartTls, used by tls_established
+    VencryptSubtype chosen_ = VencryptSubtype::none;  // set with StartTls, used by tls_established
     wire::InputBuffer input_;
     std::vector<std::uint8_t> output_;
     std::deque<DownstreamEvent> events_;
