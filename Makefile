@@ -12,7 +12,8 @@ RUN_PKGS   := openssl qemu-system-x86 seabios ipxe-qemu sasl2-bin libsasl2-modul
 BENCH_PKGS := stunnel4 haproxy
 FUZZ_PKGS  := clang libclang-rt-14-dev
 
-FUZZ_TARGETS := fuzz_spice_downstream_link fuzz_spice_upstream_link fuzz_spice_main_channel_filter
+FUZZ_TARGETS := fuzz_spice_downstream_link fuzz_spice_upstream_link fuzz_spice_main_channel_filter \
+                fuzz_vnc_downstream_handshake fuzz_vnc_upstream_handshake
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build test unit e2e demo bench fuzz fuzz-smoke clean
