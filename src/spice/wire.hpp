@@ -2,6 +2,8 @@
 // accumulator the incremental parsers share. Byte-wise so the code is endian- and alignment-safe.
 #pragma once
 
+#include "core/input_buffer.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -34,19 +36,6 @@ inline std::uint32_t get_u32(std::span<const std::uint8_t> in, std::size_t offse
     return get_u16(in, offset) | (std::uint32_t{get_u16(in, offset + 2)} << 16);
 }
 
-// Bytes received but not yet parsed. Parsers peek at view(), wait until a whole message is
-// present, then consume() it, so a message split at any boundary parses like a whole one.
-class InputBuffer {
-public:
-    void append(std::span<const std::uint8_t> bytes);
-    std::size_t size() const { return data_.size() - start_; }
-    std::span<const std::uint8_t> view() const { return std::span(data_).subspan(start_); }
-    void consume(std::size_t count);
-    std::vector<std::uint8_t> take_all();
-
-private:
-    std::vector<std::uint8_t> data_;
-    std::size_t start_ = 0;  // consumed prefix, compacted lazily to keep consume() O(1) amortized
-};
+using InputBuffer = core::InputBuffer;
 
 }  // namespace vmgate::spice::wire
