@@ -20,14 +20,6 @@ namespace {
 
 constexpr int kUsageError = 2;
 
-// The realm a bare user name in a rule stands for, picked as the daemon picks it.
-std::string default_realm(const core::SaslConfig& sasl) {
-    if (!sasl.default_realm.empty()) return sasl.default_realm;
-    std::array<char, 256> host{};
-    ::gethostname(host.data(), host.size() - 1);
-    return host.data();
-}
-
 std::optional<core::CivilTime> civil_time_of(const std::string& at) {
     const core::SystemClock clock;
     if (at.empty()) return clock.civil_now();
@@ -107,7 +99,7 @@ int run_policy_explain(const ExplainArgs& args) {
         return kUsageError;
     }
     const policy::SystemGroupResolver groups;
-    const policy::Evaluator evaluator(*result.config, groups, default_realm(result.config->sasl));
+    const policy::Evaluator evaluator(*result.config, groups, result.config->sasl.realm_or_host_name());
     const auto decision = evaluator.decide(request);
     std::cout << (args.json ? explain_json(request, decision).dump() + "\n" : explain_text(request, decision));
     return decision.allowed ? 0 : 1;

@@ -3,6 +3,10 @@
 // guessed, and the Config is only handed out when the list stays empty.
 #include "core/config.hpp"
 
+#include <unistd.h>
+
+#include <array>
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -1093,6 +1097,13 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     }
     if (total <= 0) return std::nullopt;
     return std::chrono::seconds(total);
+}
+
+std::string SaslConfig::realm_or_host_name() const {
+    if (!default_realm.empty()) return default_realm;
+    std::array<char, 256> host{};
+    ::gethostname(host.data(), host.size() - 1);
+    return host.data();
 }
 
 std::string format_duration(std::chrono::seconds d) {

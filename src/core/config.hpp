@@ -105,6 +105,8 @@ struct SaslConfig {
     bool allow_weak_mechanisms = false;     // DIGEST-MD5, CRAM-MD5, ... refused unless true
 
     bool operator==(const SaslConfig&) const = default;
+    // default_realm, or the host name when it is empty (what Cyrus falls back to).
+    std::string realm_or_host_name() const;
 };
 
 struct Config {

@@ -44,12 +44,6 @@ struct Worker {
     std::thread thread;
 };
 
-std::string host_name() {
-    char buf[256] = {};
-    ::gethostname(buf, sizeof buf - 1);
-    return buf;
-}
-
 bool any_listener(const core::Config& c, bool tls, std::optional<core::AuthMethod> method) {
     return std::any_of(c.listeners.begin(), c.listeners.end(), [&](const core::ListenerConfig& l) {
         return l.tls == tls &&
@@ -159,7 +153,7 @@ std::shared_ptr<const Generation> Gateway::State::build_generation(core::Config 
     if (generation && generation->ticket_keys) next->ticket_keys = generation->ticket_keys;
     else if (any_listener(c, true, core::AuthMethod::ticket)) next->ticket_keys = std::make_shared<auth::TicketKeyPool>();
     const std::string realm = next->sasl ? next->sasl->default_realm()  // the configured one, else Cyrus's
-                              : c.sasl.default_realm.empty() ? host_name() : c.sasl.default_realm;
+                              : c.sasl.realm_or_host_name();
     next->policy.emplace(c, groups, realm);
     return next;
 }

@@ -438,6 +438,9 @@ asio::awaitable<void> SpiceConnection::relay() {
     }
     release_handshake_state();
     const std::string reason = co_await relay_->run();
+    // vmgate ends a session's channels through posted calls; a channel whose peer reacted to the
+    // end first (spice-gtk drops its other channels when main goes) still ended for that reason.
+    if (session_ && session_->ended()) close_reason_ = session_->end_text();
     if (close_reason_.empty()) close_reason_ = reason;
     if (is_main()) {
         end_session(session::EndReason::client_closed, "main channel ended: " + close_reason_);

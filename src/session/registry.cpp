@@ -30,15 +30,16 @@ void Session::remove_channel(std::uint64_t conn_id) {
 }
 
 bool Session::end(EndReason reason, const std::string& detail) {
+    const std::string text = std::string(to_string(reason)) + ": " + detail;
     std::vector<ChannelHandle> to_close;
     {
         std::lock_guard lock(mutex_);
         if (ended_) return false;
         ended_ = true;
+        end_text_ = text;
         to_close.swap(channels_);
     }
     if (on_end_) on_end_(*this, reason, detail);
-    const std::string text = std::string(to_string(reason)) + ": " + detail;
     for (auto& c : to_close) c.close(text);  // outside the lock: close may re-enter remove_channel
     return true;
 }
@@ -46,6 +47,11 @@ bool Session::end(EndReason reason, const std::string& detail) {
 bool Session::ended() const {
     std::lock_guard lock(mutex_);
     return ended_;
+}
+
+std::string Session::end_text() const {
+    std::lock_guard lock(mutex_);
+    return end_text_;
 }
 
 std::vector<std::string> Session::channel_names() const {

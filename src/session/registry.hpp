@@ -69,6 +69,8 @@ public:
     // Later add_channel calls fail. False when the session had already ended.
     bool end(EndReason reason, const std::string& detail);
     bool ended() const;
+    // "CODE: detail" of the end, "" while the session runs.
+    std::string end_text() const;
 
     std::vector<std::string> channel_names() const;
     std::uint64_t bytes_from_client() const;
@@ -84,6 +86,7 @@ private:
     mutable std::mutex mutex_;
     std::optional<std::uint32_t> spice_session_id_;
     bool ended_ = false;
+    std::string end_text_;
     std::vector<ChannelHandle> channels_;
     std::uint64_t input_bytes_seen_ = 0;
     SteadyTime last_input_;

@@ -120,8 +120,10 @@ TEST_F(RegistryTest, EndHappensOnceAndFindNeedsTheSpiceIdOfALiveSession) {
     alice->set_spice_session_id(0x1234);
     EXPECT_EQ(registry.find("vm1", 0x1234), alice);
     EXPECT_EQ(registry.find("vm2", 0x1234), nullptr);
+    EXPECT_EQ(alice->end_text(), "");
     EXPECT_TRUE(alice->end(EndReason::window_closed, "it is 23:00"));
     EXPECT_FALSE(alice->end(EndReason::killed, "again"));
+    EXPECT_EQ(alice->end_text(), "window-closed: it is 23:00") << "the first end stands";
     EXPECT_EQ(ended.size(), 1u);
     EXPECT_EQ(registry.find("vm1", 0x1234), nullptr);
     EXPECT_TRUE(registry.live().empty());
