@@ -1130,3 +1130,157 @@ class E2ETestCase(unittest.TestCase):
             out.append(text.rstrip())
         out.append("=" * 80)
         print("\n".join(out), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# live session control: the admin CLI, held clients that end, session audit helpers
+# ---------------------------------------------------------------------------------------------
+
+class CliResult:
+    def __init__(self, argv, rc, stdout, stderr):
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def lines(self):
+        return [line for line in self.stdout.splitlines() if line.strip()]
+
+    def __str__(self):
+        return "%s\nrc=%s\nstdout:\n%s\nstderr:\n%s" % (" ".join(self.argv), self.rc, self.stdout, self.stderr)
+
+
+def vmgate_cli(gw, *args, timeout=30.0):
+    """`vmgate ARGS... --admin-socket SOCKET` against the running gateway `gw` (its
+    [gateway] admin_socket); returns a CliResult (never raises on a non-zero exit)."""
+    argv = [require_vmgate()] + list(args) + ["--admin-socket", gw.config["gateway"]["admin_socket"]]
+    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return CliResult(argv, res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace"))
+
+
+def sessions_json(gw):
+    """`vmgate sessions --json`: the parsed JSON array (AssertionError on a failure or non-array)."""
+    res = vmgate_cli(gw, "sessions", "--json")
+    if res.rc != 0:
+        raise AssertionError("vmgate sessions --json failed: %s" % res)
+    try:
+        sessions = json.loads(res.stdout)
+    except ValueError as exc:
+        raise AssertionError("vmgate sessions --json printed no JSON (%s): %s" % (exc, res))
+    if not isinstance(sessions, list):
+        raise AssertionError("vmgate sessions --json printed no array: %s" % res)
+    return sessions
+
+
+def wait_client_exit(held, timeout):
+    """Wait until a HeldClient's process ends on its own (its session was closed from the other
+    side) within `timeout` seconds; returns its ClientResult. Raises AssertionError if it is still
+    running (it is left to the test's cleanup to stop)."""
+    try:
+        held.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("held client still running %.1fs after its session should have ended\n"
+                             "stderr:\n%s" % (timeout, read_tail(held.stderr_path, 20)))
+    return held.finish()
+
+
+def audit_time(record):
+    """The record's "ts" (UTC, ISO 8601 with optional fraction and Z) as seconds since the epoch."""
+    import datetime
+    text = str(record.get("ts", ""))
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        stamp = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise AssertionError("audit record without a readable ts: %r" % (record,))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp()
+
+
+def session_conns(gw, session, since=0):
+    """{conn: channel name} of every channel_open record of gateway session `session`."""
+    return {e.get("conn"): e.get("channel") for e in gw.audit_events("channel_open", since, session=session)}
+
+
+class LiveSessionMixin:
+    """Assertions about gateway sessions for E2ETestCase subclasses (seats, kills, timeouts,
+    reloads). Needs `self.home`, `self.pki` and the test's gateway passed in explicitly."""
+
+    # codes for which vmgate itself closes every channel of the session
+    GATEWAY_ENDED = ("taken-over", "window-closed", "idle-timeout", "max-session", "policy-reload", "killed",
+                     "gateway-stopping")
+
+    def held(self, name, port, user, password, roundtrip=True, extra=(), timeout=20.0):
+        """A started spice-gtk client holding a session (first frame reached) as `user` on the
+        TLS listener `port`; stopped by PID at the end of the test."""
+        client = HeldClient(self.home, roundtrip=roundtrip, name=name, host="localhost", tls_port=port,
+                            ca_file=self.pki.ca_cert, username=user, password=password, extra=extra,
+                            timeout=timeout)
+        self.addCleanup(client.stop)
+        self.log_sources.append(("%s stderr" % name, lambda: read_tail(client.stderr_path, 40)))
+        return client.start()
+
+    def main_open(self, gw, since, user, vm, timeout=5.0):
+        """The one channel_open record of `user`'s main channel on `vm` after audit line `since`:
+        its `session` is the gateway's id (an int >= 1), `spice_session` QEMU's."""
+        records = gw.wait_audit("channel_open", since=since, channel="main", user=user, vm=vm, timeout=timeout)
+        self.assertEqual(len(records), 1, "one main channel_open for %s on %s: %r" % (user, vm, records))
+        record = records[0]
+        self.assertIsInstance(record.get("session"), int, record)
+        self.assertNotIsInstance(record.get("session"), bool, record)
+        self.assertGreaterEqual(record["session"], 1, record)
+        self.assertIsInstance(record.get("spice_session"), int, record)
+        return record
+
+    def wait_session_channels(self, gw, session, channels=("main", "display", "cursor", "inputs"), timeout=8.0):
+        """Wait until channel_open records exist for each of `channels` in gateway session
+        `session`; returns {conn: channel}."""
+        try:
+            return wait_until(lambda: (lambda conns: conns if set(channels) <= set(conns.values()) else None)(
+                session_conns(gw, session)), timeout, what="channels %s of session %s" % (channels, session))
+        except TimeoutError as exc:
+            raise AssertionError("%s; opened: %r" % (exc, session_conns(gw, session)))
+
+    def assertSessionEnded(self, gw, opened, code, timeout=5.0):
+        """Exactly one session_end for the session of channel_open record `opened`, with reason
+        `code`, its vm/user/realm and a detail; for the codes where vmgate ends the session,
+        every channel of the session closed with a reason starting "CODE: ". Returns it."""
+        session = opened["session"]
+        gw.wait_audit("session_end", session=session, timeout=timeout)
+        time.sleep(0.2)  # a second session_end would come right after the first
+        ends = gw.audit_events("session_end", session=session)
+        self.assertEqual(len(ends), 1, "exactly one session_end for session %s: %r" % (session, ends))
+        end = ends[0]
+        self.assertEqual((end.get("reason"), end.get("vm"), end.get("user"), end.get("realm")),
+                         (code, opened.get("vm"), opened.get("user"), opened.get("realm")), end)
+        self.assertTrue(end.get("detail"), "session_end without a detail: %r" % end)
+        if code in self.GATEWAY_ENDED:
+            conns = session_conns(gw, session)
+            self.assertIn("main", conns.values(), conns)
+
+            def closes():
+                found = {c: gw.audit_events("close", conn=c) for c in conns}
+                return found if all(found.values()) else None
+            try:
+                found = wait_until(closes, timeout, what="close records of session %s" % session)
+            except TimeoutError as exc:
+                raise AssertionError("%s\naudit tail:\n%s" % (exc, gw.audit_tail()))
+            for conn, records in found.items():
+                self.assertEqual(len(records), 1, "conn %s (%s): %r" % (conn, conns[conn], records))
+                self.assertTrue(str(records[0].get("reason", "")).startswith(code + ": "),
+                                "close of %s channel (conn %s) of a %s session: reason %r" % (
+                                    conns[conn], conn, code, records[0].get("reason")))
+        return end
+
+    def assertNoSessionEnd(self, gw, opened, since=0):
+        ends = gw.audit_events("session_end", since=since, session=opened["session"])
+        self.assertEqual(ends, [], "session %s of %s must not have ended" % (opened["session"], opened.get("user")))
+
+    def assertClientClosedPromptly(self, client, timeout=5.0):
+        """The held client's process ends within `timeout` s on its own, reporting its channels
+        closed (rc 6 ERROR_IO or 7 CLOSED), not a timeout or a hang. Returns its ClientResult."""
+        result = wait_client_exit(client, timeout)
+        self.assertIn(result.rc, (6, 7), "the client should report its session closed: %s" % result)
+        return result

@@ -27,6 +27,8 @@ Options beyond the basic ones, used by the tests that need a long-lived session:
                    (client -> inputs channel -> guest -> display channel -> client).
 During a hold, display updates are counted (SeaBIOS blinks its text cursor about every 0.27 s)
 and reported as hold_updates=N.
+    --input-every S  during the hold, press and release Shift through the inputs channel every S
+                   seconds (activity for idle timeouts); reported as inputs_sent=N.
 """
 
 import argparse
@@ -65,6 +67,7 @@ EVENT_RC = {
 SCANCODE_CTRL = 0x1D
 SCANCODE_ALT = 0x38
 SCANCODE_DELETE = 0x153
+SCANCODE_SHIFT = 0x2A  # left Shift, for --input-every
 
 
 def channel_name(channel):
@@ -129,6 +132,7 @@ class Client:
         self.hold_updates = 0
         self.roundtrip_at = None
         self.timeout_id = None
+        self.inputs_sent = 0       # --input-every key presses sent during the hold
 
     # ---- helpers -------------------------------------------------------------------------
     def log(self, *parts):
@@ -237,6 +241,8 @@ class Client:
         if a.hold_stdin:
             self.phase = "holding"
             print("READY frame=%.3fs" % self.frame_at, flush=True)
+            if a.input_every > 0:
+                GLib.timeout_add(int(a.input_every * 1000), self.on_input_tick)
             GLib.io_add_watch(sys.stdin.fileno(), GLib.PRIORITY_DEFAULT,
                               GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
                               self.on_stdin)
@@ -272,6 +278,17 @@ class Client:
         Spice.InputsChannel.key_release(self.inputs, SCANCODE_CTRL)
         self.timeout_id = GLib.timeout_add(int(self.args.timeout * 1000), self.on_roundtrip_timeout)
         return False
+
+    def on_input_tick(self):
+        """--input-every: one Shift press and release while holding (only once the inputs
+        channel is open; spice-gtk drops input on a channel that is not ready)."""
+        if self.phase != "holding":
+            return False
+        if self.inputs is not None and "inputs" in self.opened:
+            Spice.InputsChannel.key_press(self.inputs, SCANCODE_SHIFT)
+            Spice.InputsChannel.key_release(self.inputs, SCANCODE_SHIFT)
+            self.inputs_sent += 1
+        return True
 
     def on_roundtrip_timeout(self):
         self.finish(RC_TIMEOUT, "timeout", "no redraw within %ss after Ctrl+Alt+Del" % self.args.timeout)
@@ -310,6 +327,8 @@ class Client:
             line += " hold_updates=%d" % self.hold_updates
         if self.args.roundtrip:
             line += " roundtrip=%s" % fmt(self.roundtrip_at)
+        if self.args.input_every > 0:
+            line += " inputs_sent=%d" % self.inputs_sent
         if self.error:
             line += " error=%s" % self.error.replace("\n", " ")
         return line
@@ -329,6 +348,9 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--hold-stdin", action="store_true")
     p.add_argument("--roundtrip", action="store_true")
+    p.add_argument("--input-every", type=float, default=0.0, metavar="SECONDS",
+                   help="during a hold, press and release Shift through the inputs channel every "
+                        "SECONDS (client bytes on the inputs channel; the SeaBIOS screen ignores them)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if not (args.uri or args.unix or (args.host and (args.port or args.tls_port))):
