@@ -1,38 +1,17 @@
 // Byte-vector helpers shared by the spice_*.cpp unit tests.
 #pragma once
 
+#include "byte_test_util.hpp"
+
 #include "spice/protocol.hpp"
 
 #include <array>
 #include <cstdint>
-#include <initializer_list>
-#include <span>
-#include <stdexcept>
-#include <string>
 #include <string_view>
-#include <vector>
 
 namespace vmgate::spice::test {
 
-using Bytes = std::vector<std::uint8_t>;
-
-// "52 45 44 51" → {0x52, 0x45, 0x44, 0x51}; whitespace is ignored.
-inline Bytes hex(std::string_view text) {
-    Bytes out;
-    std::string digits;
-    for (char c : text) {
-        if (c == ' ' || c == '\n') continue;
-        digits.push_back(c);
-        if (digits.size() == 2) {
-            out.push_back(static_cast<std::uint8_t>(std::stoul(digits, nullptr, 16)));
-            digits.clear();
-        }
-    }
-    if (!digits.empty()) throw std::invalid_argument("odd number of hex digits");
-    return out;
-}
-
-inline Bytes ascii(std::string_view text) { return Bytes(text.begin(), text.end()); }
+using namespace vmgate::test;  // Bytes, hex, ascii, cat, chunkings, ...
 
 inline Bytes le32(std::uint32_t value) {
     return {static_cast<std::uint8_t>(value), static_cast<std::uint8_t>(value >> 8),
@@ -41,25 +20,6 @@ inline Bytes le32(std::uint32_t value) {
 
 inline Bytes le16(std::uint16_t value) {
     return {static_cast<std::uint8_t>(value), static_cast<std::uint8_t>(value >> 8)};
-}
-
-inline Bytes cat(std::initializer_list<Bytes> parts) {
-    Bytes out;
-    for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-    return out;
-}
-
-// Every way to cut a stream: {whole}, each single cut point, and byte by byte.
-inline std::vector<std::vector<Bytes>> chunkings(const Bytes& stream) {
-    std::vector<std::vector<Bytes>> all{{stream}};
-    for (std::size_t cut = 1; cut < stream.size(); ++cut) {
-        all.push_back({Bytes(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(cut)),
-                       Bytes(stream.begin() + static_cast<std::ptrdiff_t>(cut), stream.end())});
-    }
-    std::vector<Bytes> single;
-    for (std::uint8_t b : stream) single.push_back({b});
-    all.push_back(single);
-    return all;
 }
 
 // A syntactically plausible RSA-1024 SPKI (§2.4): documented prefix and suffix, patterned modulus.
@@ -79,7 +39,5 @@ inline std::array<std::uint8_t, ticket_ciphertext_size> sample_ticket() {
     for (std::size_t i = 0; i < t.size(); ++i) t[i] = static_cast<std::uint8_t>(i * 7 + 3);
     return t;
 }
-
-inline Bytes to_bytes(std::span<const std::uint8_t> s) { return Bytes(s.begin(), s.end()); }
 
 }  // namespace vmgate::spice::test
