@@ -116,15 +116,16 @@ asio::awaitable<void> SpiceConnection::run() {
                                                " s passed"
                                          : std::string("handshake failed: ") + e.what();
     }
-    if (refusal) close_reason_ = refusal->reason;
-    if (!established) end_session(session::EndReason::handshake_failed, close_reason_);
     if (refusal) {
+        close_reason_ = refusal->reason;
         try {
             co_await flush_client();  // the protocol's own error (a link reply or final result)
         } catch (const std::exception&) {
             // The client is gone; the refusal is recorded all the same.
         }
     }
+    // After the flush: ending the session closes this connection's streams too.
+    if (!established) end_session(session::EndReason::handshake_failed, close_reason_);
     deadline_.cancel();
     handshake_slot_.reset();
     if (established) co_await relay();
