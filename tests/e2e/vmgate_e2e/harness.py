@@ -1284,3 +1284,358 @@ class LiveSessionMixin:
         result = wait_client_exit(client, timeout)
         self.assertIn(result.rc, (6, 7), "the client should report its session closed: %s" % result)
         return result
+
+
+# ---------------------------------------------------------------------------------------------
+# VNC: QEMU with -vnc, client certificates, SASL for QEMU's VNC, the gtk-vnc client
+# ---------------------------------------------------------------------------------------------
+
+VNC_SPLASH_MS = 1000  # see QemuVnc: makes a guest reset visible to a VNC client
+
+
+class QmpEvents:
+    """Every QMP event of one QEMU, collected by a background thread on a monitor socket of its
+    own (QEMU serves one client per -qmp socket, so this cannot share the command socket).
+    Events are dicts as QEMU sends them ({"event": "RESET", "data": {...}, "timestamp": {...}})."""
+
+    def __init__(self, path, name="qemu"):
+        self.path = path
+        self.name = name
+        self.sock = None
+        self.thread = None
+        self._events = []
+        self._lock = threading.Lock()
+
+    def start(self, timeout=10.0):
+        wait_until(lambda: is_unix_socket(self.path), timeout, what="QMP event socket %s" % self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(self.path)
+        reader = self.sock.makefile("rb")
+        json.loads(reader.readline())  # greeting
+        self.sock.sendall(b'{"execute": "qmp_capabilities"}\n')
+        while "return" not in json.loads(reader.readline()):
+            pass
+        self.sock.settimeout(None)
+        self.thread = threading.Thread(target=self._read, args=(reader,), name="qmp-events-%s" % self.name,
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def _read(self, reader):
+        while True:
+            try:
+                line = reader.readline()
+            except (OSError, ValueError):
+                return
+            if not line:
+                return
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if "event" in message:
+                    with self._lock:
+                        self._events.append(message)
+
+    def close(self):
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.close()
+            self.sock = None
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def mark(self):
+        """Number of events so far; pass it as `since` to look only at later ones."""
+        with self._lock:
+            return len(self._events)
+
+    def events(self, name=None, since=0):
+        with self._lock:
+            found = list(self._events[since:])
+        return [e for e in found if name is None or e.get("event") == name]
+
+    def wait(self, name, since=0, timeout=5.0, count=1):
+        """At least `count` events `name` after mark `since`, or AssertionError listing what came."""
+        try:
+            return wait_until(lambda: (lambda ev: ev if len(ev) >= count else None)(self.events(name, since)),
+                              timeout, what="%d QMP %s event(s) from %s" % (count, name, self.name))
+        except TimeoutError as exc:
+            seen = [e.get("event") for e in self.events(None, since)]
+            raise AssertionError("%s; events since mark: %r" % (exc, seen))
+
+
+class QemuVnc(Qemu):
+    """A TCG QEMU with std VGA and a VNC server, always with QMP, stopped by PID (context manager).
+
+    Default: `-vnc unix:SOCK` with security None (`upstream` = "unix:SOCK"). Variants, combinable
+    as QEMU allows (rfb-protocol.md section 6, e2e-recipes.md section 4):
+        tcp_port=N        `-vnc 127.0.0.1:<N-5900>` (QEMU takes a display number; N >= 5900)
+        password=True     `password=on`: nobody gets in until set_vnc_password(); a str also sets
+                          it over QMP right after start (as libvirt does)
+        tls_pki=Pki       `-object tls-creds-x509,dir=...,endpoint=server,verify-peer=on|off` and
+                          `tls-creds=`: VeNCrypt with an X509 subtype (X509None, X509Vnc with a
+                          password, X509SASL with sasl); verify_peer=True demands a client
+                          certificate signed by the same CA
+        sasl_conf_dir=D   `sasl=on` with SASL_CONF_PATH=D (see make_vnc_sasl_conf; QEMU reads
+                          D/qemu.conf). Without TLS QEMU offers SASL (20) with DIGEST-MD5 only.
+        share=...         `share=allow-exclusive|force-shared|ignore`
+        vnc_extra="k=v"   appended to the -vnc value
+    The guest is SeaBIOS without disks ("No bootable device.", 720x400 text) started with
+    `-boot menu=on,splash-time=VNC_SPLASH_MS`: after a reset SeaBIOS shows "Press ESC for boot
+    menu." for that long before the last line comes back, so a reset (Ctrl+Alt+Del from
+    vnc_client --send-keys) changes the screen for long enough for VNC to send it; without the
+    pause the redrawn screen is identical to the old one before the next display refresh.
+    The VNC desktop name (ServerInit) is "QEMU (NAME)". start() returns once the guest shows its
+    720x400 text screen (wait_text_screen=False: as soon as the sockets exist).
+    `events` (a QmpEvents on a second QMP socket) collects QEMU's events from the start on:
+    VNC_CONNECTED / VNC_INITIALIZED / VNC_DISCONNECTED per VNC client (with its address, and
+    x509_dname / sasl_username once authenticated), RESET (e.g. from Ctrl+Alt+Del), ..."""
+
+    def __init__(self, workdir, name="vm1", tcp_port=None, password=None, tls_pki=None, verify_peer=False,
+                 sasl_conf_dir=None, share=None, vnc_extra=None, env=None, wait_text_screen=True):
+        if tcp_port is not None and tcp_port < 5900:
+            raise ValueError("QEMU's -vnc takes a display number (port - 5900): port %d < 5900" % tcp_port)
+        env = dict(env or {})
+        if sasl_conf_dir:
+            env["SASL_CONF_PATH"] = sasl_conf_dir
+        super().__init__(workdir, name, tcp_port=tcp_port, env=env or None, qmp=True)
+        self.socket_path = None if tcp_port else os.path.join(workdir, "%s.vnc.sock" % name)
+        self.password = password
+        self.tls_pki = tls_pki
+        self.verify_peer = verify_peer
+        self.sasl_conf_dir = sasl_conf_dir
+        self.share = share
+        self.vnc_extra = vnc_extra
+        self.wait_text_screen = wait_text_screen
+        self.events_path = os.path.join(workdir, "%s.events.sock" % name)
+        self.events = None
+
+    def vnc_value(self):
+        if self.tcp_port:
+            vnc = "127.0.0.1:%d" % (self.tcp_port - 5900)
+        else:
+            vnc = "unix:%s" % self.socket_path
+        if self.password:
+            vnc += ",password=on"
+        if self.tls_pki:
+            vnc += ",tls-creds=vnctls0"
+        if self.sasl_conf_dir:
+            vnc += ",sasl=on"
+        if self.share:
+            vnc += ",share=%s" % self.share
+        if self.vnc_extra:
+            vnc += "," + self.vnc_extra
+        return vnc
+
+    def argv(self):
+        argv = [QEMU, "-name", self.name, "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults",
+                "-no-user-config", "-nic", "none", "-display", "none", "-vga", "std",
+                "-boot", "menu=on,splash-time=%d" % VNC_SPLASH_MS,
+                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+                "-qmp", "unix:%s,server=on,wait=off" % self.events_path]
+        if self.tls_pki:
+            argv += ["-object", "tls-creds-x509,id=vnctls0,dir=%s,endpoint=server,verify-peer=%s" % (
+                self.tls_pki.dir, "on" if self.verify_peer else "off")]
+        return argv + ["-vnc", self.vnc_value()]
+
+    def start(self, timeout=20.0):
+        if os.path.exists(self.events_path):
+            os.unlink(self.events_path)
+        super().start(timeout)
+        try:
+            self.events = QmpEvents(self.events_path, self.name).start(timeout)
+            if isinstance(self.password, str):
+                self.set_vnc_password(self.password)
+            if self.wait_text_screen:
+                self.wait_screen((720, 400), timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        if self.events is not None:
+            self.events.close()
+        return super().stop()
+
+    def screen_size(self):
+        """(width, height) of the guest display now, from a QMP screendump (works whatever the
+        VNC authentication is)."""
+        path = os.path.join(self.workdir, "%s.screendump.ppm" % self.name)
+        self.qmp("screendump", {"filename": path})
+        with open(path, "rb") as f:
+            header = f.read(64).split()
+        os.unlink(path)
+        return int(header[1]), int(header[2])
+
+    def wait_screen(self, size=(720, 400), timeout=20.0):
+        """Wait until the guest display has `size`: right after start it is QEMU's 640x480 "Guest
+        has not initialized the display" screen, then SeaBIOS's 720x400 text mode."""
+        wait_until(lambda: self.screen_size() == tuple(size), timeout,
+                   what="QEMU %s display %dx%d" % (self.name, size[0], size[1]))
+
+    def set_vnc_password(self, password, connected=None):
+        """QMP set_password for VNC (QEMU uses only its first 8 characters)."""
+        arguments = {"protocol": "vnc", "password": password}
+        if connected is not None:
+            arguments["connected"] = connected
+        return self.qmp("set_password", arguments)
+
+    def expire_vnc_password(self, time_spec="now"):
+        """QMP expire_password: "now", "never", "+SECONDS" or an absolute epoch time."""
+        return self.qmp("expire_password", {"protocol": "vnc", "time": time_spec})
+
+    def query_vnc(self):
+        return self.qmp("query-vnc")
+
+    def vnc_clients(self):
+        """The clients QEMU's VNC server has right now (query-vnc "clients")."""
+        return (self.query_vnc() or {}).get("clients", [])
+
+
+def make_client_cert(pki, cn="vnc-client", name="client"):
+    """A client certificate (extendedKeyUsage clientAuth, subject O=vmgate e2e/CN=cn) signed by
+    the CA of `pki` (make_pki). Returns (cert_path, key_path), written as NAME-cert.pem and
+    NAME-key.pem (0600) in pki.dir, which QEMU's tls-creds-x509 directory ignores."""
+    cert = os.path.join(pki.dir, "%s-cert.pem" % name)
+    key = os.path.join(pki.dir, "%s-key.pem" % name)
+    csr = os.path.join(pki.dir, "%s.csr" % name)
+    ext = os.path.join(pki.dir, "%s.ext" % name)
+    old_umask = os.umask(0o077)
+    try:
+        _run_checked(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/O=vmgate e2e/CN=%s" % cn,
+                      "-keyout", key, "-out", csr], what="openssl client key")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=clientAuth\n")
+        _run_checked(["openssl", "x509", "-req", "-in", csr, "-CA", pki.ca_cert, "-CAkey", pki.ca_key,
+                      "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", cert], what="openssl sign client")
+    finally:
+        os.umask(old_umask)
+    for path in (csr, ext):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    os.chmod(key, 0o600)
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+def make_vnc_sasl_conf(directory, users, mech_list=("scram-sha-256", "digest-md5", "plain"), realm=None):
+    """A SASL configuration directory for QEMU's VNC server (QEMU's SASL application name is
+    "qemu", so it reads DIR/qemu.conf; pass DIR as QemuVnc(sasl_conf_dir=...)) with a sasldb of
+    `users` {name: password}. Over VeNCrypt X509SASL gtk-vnc picks SCRAM-SHA-256; on plain TCP
+    QEMU demands an SSF of 56 and only DIGEST-MD5 remains. Returns the directory."""
+    os.makedirs(directory, exist_ok=True)
+    db = make_sasldb(os.path.join(directory, "sasldb2"), users, realm=realm, appname="qemu")
+    with open(os.path.join(directory, "qemu.conf"), "w") as f:
+        f.write("mech_list: %s\nsasldb_path: %s\n" % (" ".join(mech_list), db))
+    return directory
+
+
+class VncClientResult(ClientResult):
+    """A ClientResult of vnc_client with its RESULT line parsed: `fields` (dict), and `reason`,
+    `error`, `name`, `size`, `auth`, `status` (None when absent)."""
+
+    def __init__(self, argv, rc, stdout, stderr, elapsed):
+        super().__init__(argv, rc, stdout, stderr, elapsed)
+        from . import vnc_client
+        try:
+            self.fields = vnc_client.parse_result(self.result)
+        except ValueError:
+            self.fields = {}
+        self.ready_line = next((l for l in stdout.splitlines() if l.startswith("READY")), None)
+
+    def __getattr__(self, key):
+        if key in ("reason", "error", "name", "size", "auth", "status", "note", "types", "subtypes",
+                   "roundtrip", "hold_updates", "frame", "init", "sasl_mech", "shared"):
+            return self.__dict__.get("fields", {}).get(key)
+        raise AttributeError(key)
+
+
+def vnc_client_argv(unix=None, host=None, port=None, tls_hostname=None, ca_file=None, client_cert=None,
+                    client_key=None, username=None, password=None, sasl_mech=None, auth_type=None, auth_subtype=None,
+                    shared=False, timeout=20.0, hold=False, send_keys=False, screenshot=None, verbose=False,
+                    extra=(), argv_prefix=()):
+    """argv for `python3 -m vmgate_e2e.vnc_client` (see its docstring for every option)."""
+    argv = list(argv_prefix) + [PYTHON, "-m", "vmgate_e2e.vnc_client", "--timeout", str(timeout)]
+    if unix:
+        argv += ["--unix", unix]
+    else:
+        argv += ["--host", host or "localhost", "--port", str(port)]
+    for option, value in (("--tls-hostname", tls_hostname), ("--ca-file", ca_file),
+                          ("--client-cert", client_cert), ("--client-key", client_key),
+                          ("--username", username), ("--password", password), ("--sasl-mech", sasl_mech),
+                          ("--auth-type", auth_type), ("--auth-subtype", auth_subtype),
+                          ("--screenshot", screenshot)):
+        if value is not None:
+            argv += [option, str(value)]
+    for flag, on in (("--shared", shared), ("--hold", hold), ("--send-keys", send_keys), ("-v", verbose)):
+        if on:
+            argv.append(flag)
+    return argv + list(extra)
+
+
+def run_vnc_client(home, timeout=20.0, env=None, **kw):
+    """Run the gtk-vnc client to completion; returns a VncClientResult (rc, RESULT fields, stderr).
+    `env`: extra environment variables (e.g. {"G_MESSAGES_DEBUG": "all"} with verbose/--debug)."""
+    argv = vnc_client_argv(timeout=timeout, **kw)
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=E2E_DIR,
+                             env=client_env(home, env), timeout=timeout + 30, start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        return VncClientResult(argv, "killed", (exc.stdout or b"").decode(errors="replace"),
+                               (exc.stderr or b"").decode(errors="replace"), time.monotonic() - t0)
+    return VncClientResult(argv, res.returncode, res.stdout.decode(errors="replace"),
+                           res.stderr.decode(errors="replace"), time.monotonic() - t0)
+
+
+class HeldVncClient(HeldClient):
+    """A vnc_client started with --hold: it connects, prints READY after its first full frame and
+    keeps the session until finish() closes its stdin (with send_keys it then presses Ctrl+Alt+Del
+    and waits for the redraw: both directions still work). Stopped by PID on cleanup. Same
+    interface as HeldClient (start, alive, finish, stop, ready_line, stderr_path); finish()
+    returns a VncClientResult."""
+
+    def __init__(self, home, send_keys=True, timeout=20.0, env=None, name="held-vnc-client", **kw):
+        self.argv = vnc_client_argv(timeout=timeout, hold=True, send_keys=send_keys, **kw)
+        self.env = env
+        self.home = home
+        self.timeout = timeout
+        self.proc = None
+        self.stderr_path = os.path.join(home, "%s.stderr" % name)
+        self.ready_line = None
+        self.result = None
+
+    def finish(self, timeout=None):
+        if self.result is not None:
+            return self.result
+        plain = super().finish(timeout)
+        self.result = VncClientResult(plain.argv, plain.rc, plain.stdout, plain.stderr, plain.elapsed)
+        return self.result
+
+
+class VncHarnessMixin:
+    """VNC helpers for E2ETestCase subclasses: `class T(h.VncHarnessMixin, h.E2ETestCase)`."""
+
+    @classmethod
+    def start_vnc_qemu(cls, name="vncvm", **kw):
+        """A QemuVnc (see there for the options) stopped with the class; its log is printed on failure."""
+        qemu = cls.enterClassContext(QemuVnc(cls.tmp, name, **kw))
+        cls.log_sources.append(("QEMU %s log" % name, lambda: read_tail(qemu.log_path, 40)))
+        return qemu
+
+    def vnc_client(self, **kw):
+        """Run the gtk-vnc client (see run_vnc_client) with this class's HOME."""
+        return run_vnc_client(self.home, **kw)
+
+    def held_vnc(self, name="held-vnc", **kw):
+        """A started HeldVncClient (first frame reached), stopped by PID at the end of the test."""
+        client = HeldVncClient(self.home, name=name, **kw)
+        self.addCleanup(client.stop)
+        self.log_sources.append(("%s stderr" % name, lambda: read_tail(client.stderr_path, 40)))
+        return client.start()
+
+    def assertVncClient(self, result, rc, msg=""):
+        self.assertEqual(result.rc, rc, "%s\nvnc client: %s" % (msg, result))
