@@ -625,11 +625,14 @@ class Gateway:
         return read_tail(self.log_path, lines)
 
     def audit_lines(self):
+        """The complete lines of the audit log. A read can overlap the daemon's write(2) of a
+        record, so a last line without its newline is not there yet."""
         try:
             with open(self.audit_path, "r", errors="replace") as f:
-                return f.read().splitlines()
+                text = f.read()
         except FileNotFoundError:
             return []
+        return text[:text.rfind("\n") + 1].splitlines()
 
     def audit_tail(self, lines=60):
         return "\n".join(self.audit_lines()[-lines:])
