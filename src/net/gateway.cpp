@@ -102,6 +102,9 @@ struct Gateway::State {
     core::SystemClock clock;
     policy::SystemGroupResolver groups;
     std::shared_ptr<const Generation> generation;  // main_io only
+    // What the process runs with until a restart, whatever later files say (see reload()).
+    core::GatewayConfig gateway_in_effect;
+    std::optional<core::SaslConfig> sasl_in_effect;
     session::Registry sessions{[this](const session::Session& s, session::EndReason r, const std::string& d) {
         record_session_end(s, r, d);
     }};
@@ -161,13 +164,14 @@ std::shared_ptr<const Generation> Gateway::State::build_generation(core::Config 
 // Cyrus is configured once per process: changed [sasl] options wait for a restart.
 std::shared_ptr<auth::SaslServerContext> Gateway::State::sasl_for(const core::Config& config,
                                                                   std::vector<std::string>& restart_needed) {
-    if (generation && generation->sasl && generation->config.sasl != config.sasl) {
+    if (generation && generation->sasl && sasl_in_effect != config.sasl) {
         restart_needed.emplace_back("[sasl]");
         return generation->sasl;
     }
     std::string error;
     auto sasl = auth::SaslServerContext::create(config.sasl, error);
     if (!sasl) throw std::runtime_error("SASL: " + error);
+    sasl_in_effect = config.sasl;
     sasl->set_logger([](auth::SaslLogLevel level, std::string_view message) {
         if (level == auth::SaslLogLevel::error) spdlog::error("sasl: {}", message);
         else if (level == auth::SaslLogLevel::warning) spdlog::warn("sasl: {}", message);
@@ -382,7 +386,7 @@ nlohmann::json Gateway::State::reload(const std::string& trigger) {
         for (const auto& e : loaded.errors) error += "\n  " + e.to_string();
         return refuse(error);
     }
-    std::vector<std::string> restart_needed = settings_needing_restart(generation->config.gateway, loaded.config->gateway);
+    std::vector<std::string> restart_needed = settings_needing_restart(gateway_in_effect, loaded.config->gateway);
     ListenerChanges changes;
     try {
         auto next = build_generation(std::move(*loaded.config), restart_needed);
@@ -460,6 +464,7 @@ void Gateway::start() {
     std::vector<std::string> restart_needed;  // nothing runs yet
     auto first = s.build_generation(std::move(s.initial_config), restart_needed);
     const core::GatewayConfig& g = first->config.gateway;
+    s.gateway_in_effect = g;
     s.context = std::unique_ptr<GatewayContext>(
         new GatewayContext{*s.audit_log, s.clock, s.sessions, s.tickets, s.key_generation.get_executor()});
     s.handshakes = std::make_unique<HandshakeLimiter>(g.max_handshakes, g.max_handshakes_per_source);
