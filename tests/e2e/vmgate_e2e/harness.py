@@ -855,18 +855,47 @@ def client_argv(host="localhost", tls_port=None, port=None, uri=None, ca_file=No
     return argv + list(extra)
 
 
+class RawSocket:
+    """What the raw protocol clients (raw_spice, raw_rfb) share: `self.sock` and `self.timeout`
+    for every read, closed however the test ends."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_exact(self, n):
+        return recv_exact(self.sock, n, self.timeout)
+
+
 def run_client(home, timeout=20.0, env=None, **kw):
     """Run the spice-gtk client to completion; returns a ClientResult (rc, RESULT line, stderr).
     `env`: extra environment variables; argv_prefix (see client_argv): e.g. private_mounts()."""
-    argv = client_argv(timeout=timeout, **kw)
+    return run_to_completion(ClientResult, client_argv(timeout=timeout, **kw), home, timeout, env)
+
+
+def run_to_completion(result_class, argv, home, timeout, env):
+    """Run a client process to its end (killed 30 s after its own `timeout`); returns
+    result_class(argv, rc or "killed", stdout, stderr, elapsed)."""
     t0 = time.monotonic()
     try:
         res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=E2E_DIR,
                              env=client_env(home, env), timeout=timeout + 30, start_new_session=True)
     except subprocess.TimeoutExpired as exc:
-        return ClientResult(argv, "killed", (exc.stdout or b"").decode(errors="replace"),
+        return result_class(argv, "killed", (exc.stdout or b"").decode(errors="replace"),
                             (exc.stderr or b"").decode(errors="replace"), time.monotonic() - t0)
-    return ClientResult(argv, res.returncode, res.stdout.decode(errors="replace"),
+    return result_class(argv, res.returncode, res.stdout.decode(errors="replace"),
                         res.stderr.decode(errors="replace"), time.monotonic() - t0)
 
 
@@ -1582,16 +1611,7 @@ def vnc_client_argv(unix=None, host=None, port=None, tls_hostname=None, ca_file=
 def run_vnc_client(home, timeout=20.0, env=None, **kw):
     """Run the gtk-vnc client to completion; returns a VncClientResult (rc, RESULT fields, stderr).
     `env`: extra environment variables (e.g. {"G_MESSAGES_DEBUG": "all"} with verbose/--debug)."""
-    argv = vnc_client_argv(timeout=timeout, **kw)
-    t0 = time.monotonic()
-    try:
-        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=E2E_DIR,
-                             env=client_env(home, env), timeout=timeout + 30, start_new_session=True)
-    except subprocess.TimeoutExpired as exc:
-        return VncClientResult(argv, "killed", (exc.stdout or b"").decode(errors="replace"),
-                               (exc.stderr or b"").decode(errors="replace"), time.monotonic() - t0)
-    return VncClientResult(argv, res.returncode, res.stdout.decode(errors="replace"),
-                           res.stderr.decode(errors="replace"), time.monotonic() - t0)
+    return run_to_completion(VncClientResult, vnc_client_argv(timeout=timeout, **kw), home, timeout, env)
 
 
 class HeldVncClient(HeldClient):

@@ -90,7 +90,7 @@ class ServerInit:
         return "ServerInit(%dx%d, bpp=%d, name=%r)" % (self.width, self.height, self.bits_per_pixel, self.name)
 
 
-class RawRfb:
+class RawRfb(h.RawSocket):
     """One RFB connection to a unix socket or host:port. Use as a context manager (closes it)."""
 
     def __init__(self, unix=None, port=None, host="127.0.0.1", timeout=8.0):
@@ -105,26 +105,7 @@ class RawRfb:
             self.local_port = self.sock.getsockname()[1]  # to find this connection in audit records
         self.server_version = None
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     # ---- low level ---------------------------------------------------------------------------
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def read_exact(self, n):
-        return h.recv_exact(self.sock, n, self.timeout)
-
     def read_u8(self):
         return self.read_exact(1)[0]
 

@@ -55,7 +55,7 @@ class LinkReply:
         return bool(self.common_caps) and bool(self.common_caps[0] & bit)
 
 
-class RawSpiceLink:
+class RawSpiceLink(h.RawSocket):
     """One TLS connection = one SPICE channel. Use as a context manager (closes the socket)."""
 
     def __init__(self, port, ca_file, server_hostname="localhost", host="127.0.0.1", timeout=8.0):
@@ -66,26 +66,7 @@ class RawSpiceLink:
         self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname)
         self.reply = None
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     # ---- low level ---------------------------------------------------------------------------
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def read_exact(self, n):
-        return h.recv_exact(self.sock, n, self.timeout)
-
     def read_u32_or_none(self):
         """A u32, or None if the server closed the connection (EOF/reset) before sending it."""
         deadline = time.monotonic() + self.timeout
