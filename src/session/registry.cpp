@@ -19,7 +19,7 @@ void Session::set_spice_session_id(std::uint32_t id) {
 
 bool Session::add_channel(ChannelHandle channel) {
     std::lock_guard lock(mutex_);
-    if (ended_) return false;
+    if (!end_text_.empty()) return false;
     channels_.push_back(std::move(channel));
     return true;
 }
@@ -34,8 +34,7 @@ bool Session::end(EndReason reason, const std::string& detail) {
     std::vector<ChannelHandle> to_close;
     {
         std::lock_guard lock(mutex_);
-        if (ended_) return false;
-        ended_ = true;
+        if (!end_text_.empty()) return false;
         end_text_ = text;
         to_close.swap(channels_);
     }
@@ -46,7 +45,7 @@ bool Session::end(EndReason reason, const std::string& detail) {
 
 bool Session::ended() const {
     std::lock_guard lock(mutex_);
-    return ended_;
+    return !end_text_.empty();
 }
 
 std::string Session::end_text() const {

@@ -85,8 +85,7 @@ private:
     const EndObserver on_end_;
     mutable std::mutex mutex_;
     std::optional<std::uint32_t> spice_session_id_;
-    bool ended_ = false;
-    std::string end_text_;
+    std::string end_text_;  // "CODE: detail" once ended; never empty after end()
     std::vector<ChannelHandle> channels_;
     std::uint64_t input_bytes_seen_ = 0;
     SteadyTime last_input_;

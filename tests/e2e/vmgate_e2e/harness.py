@@ -147,6 +147,17 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
 _ports_handed_out = set()
 
 
+def wait_started(service, ready, timeout, what):
+    """Wait until a just-started service is `ready`; stop it (by PID) if it never gets there, so
+    a failed start leaves nothing running. Returns the service."""
+    try:
+        wait_until(ready, timeout, what=what)
+    except BaseException:
+        service.stop()
+        raise
+    return service
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (never the same one twice per run)."""
     for _ in range(100):
@@ -382,12 +393,7 @@ class Qemu:
             if self.wait_port:
                 return self.wait_port in listening_ports(self.proc.pid)
             return is_unix_socket(self.socket_path)
-        try:
-            wait_until(ready, timeout, what="QEMU %s SPICE socket" % self.name)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return wait_started(self, ready, timeout, "QEMU %s SPICE socket" % self.name)
 
     def stop(self):
         return stop_process(self.proc)
@@ -755,12 +761,7 @@ class Saslauthd:
             if self.proc.poll() is not None:
                 raise RuntimeError("saslauthd exited with %s:\n%s" % (self.proc.returncode, read_tail(self.log_path)))
             return is_unix_socket(self.mux_path)
-        try:
-            wait_until(ready, timeout, what="saslauthd socket %s" % self.mux_path)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return wait_started(self, ready, timeout, "saslauthd socket %s" % self.mux_path)
 
     def check(self, user, password, service="spice", realm=None):
         """testsaslauthd against this daemon: True for OK."""
