@@ -42,6 +42,8 @@ std::string claimed_user_name(std::string_view mechanism, std::span<const uint8_
 
 
 constexpr const char* kRefusal = "authentication failed";
+// VeNCrypt Plain carries 32-bit lengths; the handshake machine bounds them, and so does this.
+constexpr std::size_t max_password_check_len = 1024;
 
 // Cyrus tells "no data" (NULL) from "empty data" ("" with length 0); so do SPICE and SCRAM.
 const char* token_data(const std::optional<std::span<const uint8_t>>& token) {
@@ -120,11 +122,25 @@ StepResult SaslServerSession::step(std::optional<std::span<const uint8_t>> clien
     return conclude(rc, out, out_len);
 }
 
-StepResult SaslServerSession::conclude(int rc, const char* out, unsigned out_len) {
+StepResult SaslServerSession::check_password(std::string_view user, std::string_view password,
+                                             std::string label) {
+    if (!conn_) return refuse(setup_error_);
+    if (phase_ != Phase::ready) return refuse("SASL exchange already started");
+    if (user.size() > max_password_check_len || password.size() > max_password_check_len)
+        return refuse("user name or password too long");
+    phase_ = Phase::started;
+    claimed_user_ = std::string(user);
+    const int rc = sasl_checkpass(conn_.get(), user.data(), static_cast<unsigned>(user.size()),
+                                  password.data(), static_cast<unsigned>(password.size()));
+    return conclude(rc, nullptr, 0, std::move(label));
+}
+
+// `label`: the identity's mechanism when no SASL mechanism ran (a password check).
+StepResult SaslServerSession::conclude(int rc, const char* out, unsigned out_len, std::string label) {
     if (rc == SASL_CONTINUE) return {StepResult::Status::more, copy_out(out, out_len), "", ""};
     if (rc != SASL_OK) return refuse(error_detail(conn_.get()));
     std::string detail;
-    if (!take_identity(detail)) return refuse(detail);
+    if (!take_identity(detail, std::move(label))) return refuse(detail);
     phase_ = Phase::done;
     return {StepResult::Status::ok, copy_out(out, out_len), "", ""};
 }
@@ -135,14 +151,14 @@ StepResult SaslServerSession::refuse(std::string detail) {
     return {StepResult::Status::failed, std::nullopt, kRefusal, std::move(detail)};
 }
 
-bool SaslServerSession::take_identity(std::string& detail) {
+bool SaslServerSession::take_identity(std::string& detail, std::string label) {
     const void* ssf = nullptr;
     const void* username = nullptr;
-    const void* mechanism = nullptr;
+    const void* mechanism = label.empty() ? nullptr : label.c_str();
     if (sasl_getprop(conn_.get(), SASL_SSF, &ssf) != SASL_OK ||
         sasl_getprop(conn_.get(), SASL_USERNAME, &username) != SASL_OK ||
-        sasl_getprop(conn_.get(), SASL_MECHNAME, &mechanism) != SASL_OK || username == nullptr ||
-        mechanism == nullptr) {
+        (label.empty() && sasl_getprop(conn_.get(), SASL_MECHNAME, &mechanism) != SASL_OK) ||
+        username == nullptr || mechanism == nullptr) {
         detail = "Cyrus SASL gave no user name: " + error_detail(conn_.get());
         return false;
     }

@@ -44,6 +44,12 @@ public:
     StepResult start(std::string_view mechanism, std::optional<std::span<const uint8_t>> client_in);
     StepResult step(std::optional<std::span<const uint8_t>> client_in);
 
+    // A user name and password received whole (VNC's VeNCrypt Plain): checked by the configured
+    // password backend (sasldb through auxprop, or saslauthd) with no mechanism exchange, so it
+    // works whatever mech_list says. Only inside TLS, like everything here. The identity's
+    // mechanism is `label`.
+    StepResult check_password(std::string_view user, std::string_view password, std::string label);
+
     // After a step returned ok: who authenticated. Empty before.
     const core::Identity& identity() const { return identity_; }
     // The user name the client's first message claimed (PLAIN authcid, SCRAM n=), so that the
@@ -53,9 +59,9 @@ public:
 private:
     enum class Phase { ready, started, done, failed };
 
-    StepResult conclude(int rc, const char* out, unsigned out_len);
+    StepResult conclude(int rc, const char* out, unsigned out_len, std::string label = "");
     StepResult refuse(std::string detail);
-    bool take_identity(std::string& detail);
+    bool take_identity(std::string& detail, std::string label);
 
     std::shared_ptr<SaslServerContext> context_;
     CyrusConn conn_;           // null without TLS or when Cyrus could not open a connection

@@ -10,7 +10,8 @@ namespace vmgate::auth {
 
 namespace {
 
-constexpr std::size_t kSecretLength = 24;  // 24 × log2(62) ≈ 143 bits
+constexpr std::size_t kSecretLength = 24;     // 24 × log2(62) ≈ 143 bits
+constexpr std::size_t kVncSecretLength = 8;   // ≈ 48 bits, one guess per connection, one use
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -39,15 +40,20 @@ std::string expired_reason(TicketStore::Clock::time_point expires_at,
 }  // namespace
 
 std::string TicketStore::issue(core::Identity who, std::string vm, std::chrono::seconds ttl,
-                               Clock::time_point now) {
+                               Clock::time_point now, Protocol protocol) {
     who.mechanism = "ticket";
     expire(now);  // issuing is the one regular event here: drop what can open nothing any more
-    std::string secret = random_text(kAlphabet, kSecretLength);
-    const auto digest = digest_of(secret);
+    const bool vnc = protocol == Protocol::vnc;
+    std::string secret = random_text(kAlphabet, vnc ? kVncSecretLength : kSecretLength);
+    Ticket ticket;
+    ticket.who = std::move(who);
+    ticket.vm = std::move(vm);
+    ticket.expires_at = now + ttl;
+    if (vnc) ticket.vnc_secret = secret; else ticket.digest = digest_of(secret);
     std::lock_guard lock(mutex_);
     const std::uint64_t id = next_id_++;
-    tickets_.emplace(id, Ticket{std::move(who), std::move(vm), now + ttl});
-    ids_by_digest_.emplace(digest, id);
+    if (!vnc) ids_by_digest_.emplace(ticket.digest, id);
+    tickets_.emplace(id, std::move(ticket));
     return secret;
 }
 
@@ -96,16 +102,31 @@ void TicketStore::session_ended(std::uint32_t spice_session_id) {
             ticket.state = State::ended;
 }
 
+// Every VNC ticket is tried: which one the client answered with is unknown until one matches.
+// A match that cannot be used (another VM, used, expired) is reported as such.
+TicketStore::Outcome TicketStore::redeem_vnc(std::string_view vm, Clock::time_point now,
+                                             const std::function<bool(std::string_view)>& answers) {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, ticket] : tickets_) {
+        if (ticket.vnc_secret.empty() || !answers(ticket.vnc_secret)) continue;
+        if (ticket.vm != vm) return wrong_vm(ticket.vm, vm);
+        if (ticket.state != State::issued) return "ticket already used";
+        if (now >= ticket.expires_at) return expired_reason(ticket.expires_at, now);
+        ticket.state = State::ended;
+        return Redeemed{id, ticket.who, ticket.vm};
+    }
+    return "no VNC ticket matches the response (wrong or unknown ticket)";
+}
+
 void TicketStore::expire(Clock::time_point now) {
     std::lock_guard lock(mutex_);
-    for (auto it = ids_by_digest_.begin(); it != ids_by_digest_.end();) {
-        const auto ticket = tickets_.find(it->second);
-        if (forgettable(ticket->second, now)) {
-            tickets_.erase(ticket);
-            it = ids_by_digest_.erase(it);
-        } else {
+    for (auto it = tickets_.begin(); it != tickets_.end();) {
+        if (!forgettable(it->second, now)) {
             ++it;
+            continue;
         }
+        if (it->second.vnc_secret.empty()) ids_by_digest_.erase(it->second.digest);
+        it = tickets_.erase(it);
     }
 }
 

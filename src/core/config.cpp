@@ -68,7 +68,10 @@ constexpr Choice<ClientCertMode> client_cert_choices[] = {{"none", ClientCertMod
 constexpr Choice<SeatPolicy> seat_choices[] = {{"takeover", SeatPolicy::takeover},
                                                {"deny", SeatPolicy::deny},
                                                {"same-user", SeatPolicy::same_user}};
-constexpr Choice<AuthMethod> auth_choices[] = {{"sasl", AuthMethod::sasl}, {"ticket", AuthMethod::ticket}};
+constexpr Choice<AuthMethod> auth_choices[] = {{"sasl", AuthMethod::sasl},
+                                               {"ticket", AuthMethod::ticket},
+                                               {"password", AuthMethod::password},
+                                               {"certificate", AuthMethod::certificate}};
 constexpr Choice<std::string_view> pwcheck_choices[] = {{"auxprop", "auxprop"}, {"saslauthd", "saslauthd"}};
 
 struct WeakMechanism {
@@ -946,6 +949,9 @@ private:
             if (listener.route == Route::fixed) check_fixed_route(s, listener, protocol);
             else check_sni_route(s, listener);
         }
+        if (listener.protocol == Protocol::vnc && !listener.tls && s.usable("tls"))
+            s.error("tls", "a VNC listener needs tls = true: credentials and screens only ever cross VeNCrypt TLS, "
+                           "and RFB has no way to send a client to another port");
         if (listener.tls && !s.bad("tls") && (config_.tls.cert.empty() || config_.tls.key.empty()))
             s.error("tls", "a TLS listener needs [tls] cert and key; add them, or set tls = false for a plain port");
         config_.listeners.push_back(std::move(listener));
@@ -968,7 +974,15 @@ private:
         if (!inserted) s.error("address", fmt::format("\"{}\" is already used by {}", *address, first->second));
     }
 
-    static void read_auth_methods(const Section& s, ListenerConfig& listener) {
+    // The VeNCrypt subtypes follow this order (rfb-protocol.md §8: Plain first, as TigerVNC takes
+    // the first it supports; gtk-vnc prefers SASL whatever the order).
+    static std::vector<AuthMethod> default_auth(Protocol protocol) {
+        if (protocol == Protocol::vnc) return {AuthMethod::password, AuthMethod::sasl, AuthMethod::ticket};
+        return {AuthMethod::sasl, AuthMethod::ticket};
+    }
+
+    void read_auth_methods(const Section& s, ListenerConfig& listener) const {
+        listener.auth = default_auth(listener.protocol);
         const auto entries = s.strings("auth");
         if (!entries) return;
         if (entries->empty()) {
@@ -979,10 +993,24 @@ private:
         for (const Entry& entry : *entries) {
             auto method = match(entry.value, auth_choices);
             if (!method.value) s.error(entry, std::move(method.problem));
-            else if (std::find(listener.auth.begin(), listener.auth.end(), *method.value) != listener.auth.end())
+            else if (listener.offers(*method.value))
                 s.error(entry, fmt::format("\"{}\" is listed twice", entry.value));
+            else if (auto problem = auth_method_problem(*method.value, listener.protocol); !problem.empty())
+                s.error(entry, std::move(problem));
             else listener.auth.push_back(*method.value);
         }
+    }
+
+    std::string auth_method_problem(AuthMethod method, Protocol protocol) const {
+        const bool vnc_only = method == AuthMethod::password || method == AuthMethod::certificate;
+        if (vnc_only && protocol == Protocol::spice)
+            return fmt::format("\"{}\" applies only to VNC listeners; SPICE clients authenticate with \"sasl\" "
+                               "or \"ticket\"",
+                               to_string(method));
+        if (method == AuthMethod::certificate && config_.tls.client_cert == ClientCertMode::none)
+            return "\"certificate\" needs client certificates: set [tls] client_cert = \"optional\" or "
+                   "\"required\" and client_ca";
+        return "";
     }
 
     void check_fixed_route(const Section& s, const ListenerConfig& listener, std::optional<Protocol> protocol) const {
@@ -1121,5 +1149,9 @@ std::string format_duration(std::chrono::seconds d) {
 std::string_view to_string(Protocol p) { return name_of(p, protocol_choices); }
 
 std::string_view to_string(SeatPolicy s) { return name_of(s, seat_choices); }
+
+std::string_view to_string(AuthMethod m) { return name_of(m, auth_choices); }
+
+bool ListenerConfig::offers(AuthMethod m) const { return std::find(auth.begin(), auth.end(), m) != auth.end(); }
 
 }  // namespace vmgate::core

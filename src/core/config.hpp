@@ -21,7 +21,9 @@ enum class ClientCertMode { none, optional, required };
 enum class SeatPolicy { takeover, deny, same_user };
 // How a downstream client may authenticate on a listener. spice-gtk built with SASL always picks
 // SASL when it is offered, so ticket users need a listener that offers tickets alone.
-enum class AuthMethod { sasl, ticket };
+// VNC only: `password` (VeNCrypt X509Plain, checked by Cyrus SASL) and `certificate` (VeNCrypt
+// X509None, the identity taken from the TLS client certificate).
+enum class AuthMethod { sasl, ticket, password, certificate };
 
 // Where a value was written, for error messages and audit reasons ("rule #2, line 41").
 struct SourceLocation {
@@ -38,8 +40,10 @@ struct ListenerConfig {
     Route route = Route::fixed;
     std::string vm;          // Route::fixed: the VM every connection goes to
     std::string sni_suffix;  // Route::sni: stripped from the SNI name; the first label is the VM
-    std::vector<AuthMethod> auth{AuthMethod::sasl, AuthMethod::ticket};
+    std::vector<AuthMethod> auth{AuthMethod::sasl, AuthMethod::ticket};  // in the order offered
     SourceLocation where;
+
+    bool offers(AuthMethod m) const;
 };
 
 struct UpstreamConfig {
@@ -146,6 +150,7 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 std::string format_duration(std::chrono::seconds d);
 
 std::string_view to_string(Protocol p);
+std::string_view to_string(AuthMethod m);
 std::string_view to_string(SeatPolicy s);
 
 }  // namespace vmgate::core

@@ -11,10 +11,6 @@ ConfigError at(const Config& c, SourceLocation where, std::string key, std::stri
 
 std::vector<ConfigError> unsupported_settings(const Config& c) {
     std::vector<ConfigError> out;
-    for (std::size_t i = 0; i < c.listeners.size(); ++i)
-        if (c.listeners[i].protocol == Protocol::vnc)
-            out.push_back(at(c, c.listeners[i].where, "listener[" + std::to_string(i) + "].protocol",
-                             "VNC listeners are not served by this version of vmgate; only \"spice\""));
     if (c.tls.client_cert != ClientCertMode::none)
         out.push_back(at(c, {}, "tls.client_cert", "client certificates are not supported by this version of vmgate; set \"none\""));
     if (!c.gateway.metrics.empty())

@@ -120,7 +120,7 @@ struct Gateway::State {
     bool stopping = false;
 
     std::mutex connections_mutex;
-    std::map<std::uint64_t, std::weak_ptr<SpiceConnection>> connections;
+    std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
 
     std::shared_ptr<const Generation> build_generation(core::Config config, std::vector<std::string>& restart_needed);
     std::shared_ptr<auth::SaslServerContext> sasl_for(const core::Config& config, std::vector<std::string>& restart_needed);
@@ -131,7 +131,7 @@ struct Gateway::State {
     asio::awaitable<void> accept_loop(std::shared_ptr<ListenerBinding> binding);
     void refuse_at_accept(const core::ListenerConfig& listener, const asio::ip::tcp::endpoint& peer,
                           const std::string& why);
-    void spawn(std::shared_ptr<SpiceConnection> connection, asio::io_context& io);
+    void spawn(std::shared_ptr<Connection> connection, asio::io_context& io);
     asio::awaitable<void> supervise_loop();
     void record_session_end(const session::Session& s, session::EndReason reason, const std::string& detail);
     void listen_for_hangup();
@@ -271,7 +271,7 @@ void Gateway::State::refuse_at_accept(const core::ListenerConfig& listener, cons
                                 {"bytes_from_client", 0}, {"bytes_to_client", 0}, {"duration_ms", 0}});
 }
 
-void Gateway::State::spawn(std::shared_ptr<SpiceConnection> connection, asio::io_context& io) {
+void Gateway::State::spawn(std::shared_ptr<Connection> connection, asio::io_context& io) {
     static std::atomic<std::uint64_t> next_key{1};
     const std::uint64_t key = next_key++;
     {
@@ -426,7 +426,7 @@ void Gateway::State::begin_shutdown() {
     if (hangups) hangups->cancel();
     if (supervisor) supervisor->cancel();
     for (const auto& s : sessions.live()) s->end(session::EndReason::gateway_stopping, "vmgate is shutting down");
-    std::vector<std::shared_ptr<SpiceConnection>> live;
+    std::vector<std::shared_ptr<Connection>> live;
     {
         std::lock_guard lock(connections_mutex);
         for (auto& [key, weak] : connections)

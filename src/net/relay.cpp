@@ -52,8 +52,8 @@ struct PooledBuffer {
 }  // namespace
 
 Relay::Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
-             session::Traffic& traffic, DownstreamTransform* transform)
-    : client_(client), upstream_(upstream), traffic_(traffic), transform_(transform),
+             session::Traffic& traffic, RelayTransforms transforms)
+    : client_(client), upstream_(upstream), traffic_(traffic), transforms_(transforms),
       linger_(std::move(executor)) {}
 
 asio::awaitable<std::string> Relay::run() {
@@ -103,20 +103,19 @@ asio::awaitable<void> Relay::pump(Direction direction) {
     if (!ec) stop(std::string(from_name) + " closed; the other side did not finish in time");
 }
 
+// Traffic counts what crossed the client's connection: bytes read from it, bytes written to it.
 asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::uint8_t> data) {
-    if (direction == Direction::to_upstream) {
-        traffic_.add_from_client(data.size());
-        co_await upstream_.write_all(data);
-        co_return;
-    }
-    if (transform_ != nullptr) {
-        transformed_.clear();
-        transform_->transform(data, transformed_);
-        data = transformed_;
+    const bool to_upstream = direction == Direction::to_upstream;
+    if (to_upstream) traffic_.add_from_client(data.size());
+    if (StreamTransform* transform = to_upstream ? transforms_.to_upstream : transforms_.to_client) {
+        auto& transformed = to_upstream ? transformed_to_upstream_ : transformed_to_client_;
+        transformed.clear();
+        transform->transform(data, transformed);
+        data = transformed;
     }
     if (data.empty()) co_return;
-    co_await client_.write_all(data);
-    traffic_.add_to_client(data.size());
+    co_await (to_upstream ? upstream_ : client_).write_all(data);
+    if (!to_upstream) traffic_.add_to_client(data.size());
 }
 
 void Relay::finish_direction(const std::string& reason) {

@@ -17,18 +17,25 @@
 
 namespace vmgate::net {
 
-// Rewrites the upstream -> client byte stream (the SPICE main channel filter). Appends the
-// bytes to send for `in` to `out`; may hold bytes back until a message is complete.
-class DownstreamTransform {
+// Rewrites one direction's byte stream (the SPICE main channel filter toward the client, the
+// RFB message filter toward QEMU). Appends the bytes to send for `in` to `out`; may hold bytes
+// back until a message is complete; throws to end the relay.
+class StreamTransform {
 public:
-    virtual ~DownstreamTransform() = default;
+    virtual ~StreamTransform() = default;
     virtual void transform(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) = 0;
+};
+
+// Either may be null: that direction is copied unchanged.
+struct RelayTransforms {
+    StreamTransform* to_client = nullptr;
+    StreamTransform* to_upstream = nullptr;
 };
 
 class Relay {
 public:
     Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
-          session::Traffic& traffic, DownstreamTransform* transform);
+          session::Traffic& traffic, RelayTransforms transforms = {});
 
     // Runs until both directions ended or the relay was stopped; returns why it ended.
     asio::awaitable<std::string> run();
@@ -44,11 +51,13 @@ private:
     ByteStream& client_;
     ByteStream& upstream_;
     session::Traffic& traffic_;
-    DownstreamTransform* transform_;
+    RelayTransforms transforms_;
     asio::steady_timer linger_;
     int directions_done_ = 0;
     std::string reason_;
-    std::vector<std::uint8_t> transformed_;
+    // One per direction: both pumps may be writing out transformed bytes at the same time.
+    std::vector<std::uint8_t> transformed_to_client_;
+    std::vector<std::uint8_t> transformed_to_upstream_;
 };
 
 }  // namespace vmgate::net

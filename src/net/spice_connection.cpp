@@ -15,49 +15,13 @@
 
 namespace vmgate::net {
 
-// Thrown to end the handshake once the client's answer has been queued on the link machine.
-struct SpiceConnection::Refusal {
-    std::string reason;
-};
-
 namespace {
 
 constexpr std::size_t handshake_read_size = 4096;
 
-std::string cyrus_address(const asio::ip::tcp::endpoint& e) {
-    return e.address().to_string() + ";" + std::to_string(e.port());
-}
-
-std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
-    const auto a = e.address();
-    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
-}
-
-// SASL data as the auth code takes it: nullopt (no data) stays distinct from empty data.
-std::optional<std::span<const std::uint8_t>> as_span(const std::optional<std::vector<std::uint8_t>>& data) {
-    if (!data) return std::nullopt;
-    return std::span<const std::uint8_t>(*data);
-}
-
-bool offers(const core::ListenerConfig& l, core::AuthMethod m) {
-    return std::find(l.auth.begin(), l.auth.end(), m) != l.auth.end();
-}
-
-// The VM a TLS server name selects on a route = "sni" listener: with a suffix, exactly the one
-// label before it ("vm1.vms.example" -> "vm1"; "x.vm1.vms.example" selects nothing); without,
-// the first label. "" when the name selects no VM.
-std::string vm_from_server_name(std::string name, const std::string& suffix) {
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (suffix.empty()) return name.substr(0, name.find('.'));
-    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-        return "";
-    name.resize(name.size() - suffix.size());
-    return name.find('.') == std::string::npos ? name : "";
-}
-
 // The main channel's upstream -> client stream, watched for the session id and stripped of
 // migration messages (they carry the hypervisor's address).
-class MainChannelTransform final : public DownstreamTransform {
+class MainChannelTransform final : public StreamTransform {
 public:
     MainChannelTransform(bool mini_header, std::bitset<256> hidden_channels,
                          std::function<void(std::uint32_t)> on_session_id, std::function<void(std::uint16_t)> on_dropped)
@@ -85,11 +49,8 @@ private:
 SpiceConnection::SpiceConnection(GatewayContext& gateway, std::shared_ptr<const Generation> generation,
                                  const core::ListenerConfig& listener, asio::ip::tcp::socket socket,
                                  HandshakeLimiter::Slot slot)
-    : gateway_(gateway), generation_(std::move(generation)), listener_(listener), id_(gateway.next_connection_id++),
-      executor_(socket.get_executor()), deadline_(socket.get_executor()), handshake_slot_(std::move(slot)) {
+    : Connection(gateway, std::move(generation), listener, socket, std::move(slot)) {
     std::error_code ignored;
-    peer_ = socket.remote_endpoint(ignored);
-    local_ = socket.local_endpoint(ignored);
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (listener_.tls) {
         auto tls = std::make_unique<TlsStream>(std::move(socket), *generation_->tls);
@@ -98,50 +59,6 @@ SpiceConnection::SpiceConnection(GatewayContext& gateway, std::shared_ptr<const 
     } else {
         client_ = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(socket)));
     }
-}
-
-asio::awaitable<void> SpiceConnection::run() {
-    audit("accept", {{"listener", listener_.address}, {"peer", endpoint_text(peer_)}, {"tls", listener_.tls}});
-    arm_handshake_deadline();
-    bool established = false;
-    std::optional<Refusal> refusal;
-    try {
-        co_await handshake();
-        established = true;
-    } catch (const Refusal& r) {
-        refusal = r;
-    } catch (const std::exception& e) {
-        close_reason_ = deadline_passed_ ? "handshake deadline of " +
-                                               std::to_string(generation_->config.gateway.handshake_timeout.count()) +
-                                               " s passed"
-                                         : std::string("handshake failed: ") + e.what();
-    }
-    if (refusal) {
-        close_reason_ = refusal->reason;
-        try {
-            co_await flush_client();  // the protocol's own error (a link reply or final result)
-        } catch (const std::exception&) {
-            // The client is gone; the refusal is recorded all the same.
-        }
-    }
-    // After the flush: ending the session closes this connection's streams too.
-    if (!established) end_session(session::EndReason::handshake_failed, close_reason_);
-    deadline_.cancel();
-    handshake_slot_.reset();
-    if (established) co_await relay();
-    close_streams();
-    audit_close();
-}
-
-void SpiceConnection::close(const std::string& reason) {
-    asio::post(executor_, [self = shared_from_this(), reason] {
-        if (self->relay_) {
-            self->relay_->stop(reason);
-        } else {
-            if (self->close_reason_.empty()) self->close_reason_ = reason;
-            self->close_streams();
-        }
-    });
 }
 
 // ---- handshake -------------------------------------------------------------------------------
@@ -162,25 +79,21 @@ asio::awaitable<void> SpiceConnection::handshake() {
     vm_ = generation_->config.find_vm(vm_name);
     audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
                    {"connection_id", link_.connection_id}, {"server_name", server_name_}});
-    if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name));
+    if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name, "SPICE"));
     if (is_main() && link_.connection_id != 0)  // would put QEMU in migration-target mode (§6.2)
         refuse(spice::LinkError::bad_connection_id, "main channel with a non-zero connection id");
 
     co_await link_upstream();
     co_await authenticate();
-    authorize();
-    if (is_main()) claim_seat(); else attach_to_session();
+    if (auto refusal = authorize(channel_)) refuse(spice::LinkError::permission_denied, "denied: " + *refusal);
+    if (is_main()) {
+        if (auto refusal = claim_seat(channel_, ticket_id_)) refuse(spice::LinkError::permission_denied, *refusal);
+    } else {
+        attach_to_session();
+    }
     co_await login_upstream();
     client_link_->finish(spice::LinkError::ok);
     co_await flush_client();
-}
-
-std::string SpiceConnection::why_no_vm(const std::string& vm_name) const {
-    if (listener_.route == core::Route::sni && server_name_.empty())
-        return "no TLS server name (SNI) to choose a VM by";
-    if (listener_.route == core::Route::sni && vm_name.empty())
-        return "TLS server name \"" + server_name_ + "\" is not of the form VM" + listener_.sni_suffix;
-    return "no SPICE VM named \"" + vm_name + "\"";
 }
 
 asio::awaitable<void> SpiceConnection::link_upstream() {
@@ -223,7 +136,7 @@ asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice:
     // never be used, and making one costs milliseconds. spice-server skips it the same way.
     const bool client_picks_sasl = sasl && link_.common_caps.has(spice::CommonCap::auth_selection) &&
                                    link_.common_caps.has(spice::CommonCap::auth_sasl);
-    if (offers(listener_, core::AuthMethod::ticket) && generation_->ticket_keys && !client_picks_sasl) {
+    if (listener_.offers(core::AuthMethod::ticket) && generation_->ticket_keys && !client_picks_sasl) {
         co_await acquire_ticket_key();
         reply.pub_key = ticket_key_->public_spki();
         reply.common_caps.set(spice::CommonCap::auth_spice);
@@ -232,7 +145,7 @@ asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice:
 }
 
 bool SpiceConnection::offer_sasl() {
-    if (!offers(listener_, core::AuthMethod::sasl) || !generation_->sasl || !tls_) return false;
+    if (!listener_.offers(core::AuthMethod::sasl) || !generation_->sasl || !tls_) return false;
     sasl_ = std::make_unique<auth::SaslServerSession>(generation_->sasl, generation_->config.sasl.service_spice,
                                                       cyrus_address(local_), cyrus_address(peer_),
                                                       tls_->cipher_bits());
@@ -289,7 +202,7 @@ bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
     }
     client_link_->sasl_success(result.server_out);
     identity_ = sasl_->identity();
-    audit_authenticated();
+    audit_authenticated(channel_);
     return true;
 }
 
@@ -310,53 +223,8 @@ asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketRe
     auto& redeemed = std::get<auth::TicketStore::Redeemed>(outcome);
     identity_ = redeemed.who;
     ticket_id_ = redeemed.ticket_id;
-    audit_authenticated();
+    audit_authenticated(channel_);
     co_return;
-}
-
-policy::Decision SpiceConnection::decide(const std::string& channel) const {
-    return generation_->policy->decide({*identity_, vm_->name, channel, gateway_.clock.civil_now(),
-                                        core::IpAddress::parse(peer_.address().to_string())});
-}
-
-void SpiceConnection::authorize() {
-    decision_ = decide(channel_);
-    audit("decision", {{"vm", vm_->name}, {"channel", channel_}, {"user", identity_->user},
-                       {"realm", identity_->realm}, {"allowed", decision_.allowed}, {"rule", decision_.rule},
-                       {"reason", decision_.reason}});
-    if (!decision_.allowed) refuse(spice::LinkError::permission_denied, "denied: " + decision_.reason);
-}
-
-// The main channel takes the VM's seat before QEMU hears of it: QEMU would otherwise let the
-// newcomer in and silently drop the current client, whatever the seat policy says.
-void SpiceConnection::claim_seat() {
-    session::Origin origin{vm_->name,
-                           *identity_,
-                           core::IpAddress::parse(peer_.address().to_string()),
-                           endpoint_text(peer_),
-                           gateway_.clock.now(),
-                           std::chrono::steady_clock::now(),
-                           ticket_id_,
-                           decision_.view_only,
-                           decision_.rule};
-    auto outcome = gateway_.sessions.claim(std::move(origin), vm_->seat);
-    if (auto* refused = std::get_if<session::Registry::Refused>(&outcome)) {
-        const session::Session& holder = *refused->holder;
-        audit("seat_denied", {{"vm", vm_->name}, {"user", identity_->user}, {"realm", identity_->realm},
-                              {"seat", core::to_string(vm_->seat)}, {"holder", holder.who().to_string()},
-                              {"holder_session", holder.id()}});
-        refuse(spice::LinkError::permission_denied,
-               "the seat of " + vm_->name + " is held by " + holder.who().to_string() + " (session " +
-                   std::to_string(holder.id()) + ", seat = \"" + std::string(core::to_string(vm_->seat)) + "\")");
-    }
-    auto& claimed = std::get<session::Registry::Claimed>(outcome);
-    session_ = std::move(claimed.session);
-    if (!session_->add_channel(channel_handle()))  // a newcomer took the seat in the meantime
-        refuse(spice::LinkError::permission_denied, "the session ended while its main channel was linking");
-    for (const auto& old : claimed.replaced)
-        audit("session_replaced", {{"vm", vm_->name}, {"session", old->id()}, {"user", old->who().user},
-                                   {"realm", old->who().realm}, {"by", identity_->to_string()},
-                                   {"by_session", session_->id()}});
 }
 
 // Channels this session may not open are taken out of CHANNELS_LIST: spice-gtk opens every
@@ -416,13 +284,13 @@ asio::awaitable<void> SpiceConnection::relay() {
                 audit("migration_blocked", {{"vm", vm_->name}, {"message_type", type}});
             });
     } else {
-        if (!session_->add_channel(channel_handle())) {
+        if (!session_->add_channel(channel_handle(channel_))) {
             close_reason_ = "session ended before the channel opened";
             co_return;
         }
         audit_channel_open();
     }
-    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_, main_filter_.get());
+    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_, RelayTransforms{main_filter_.get()});
     try {
         // Bytes each side sent right behind the handshake belong to the data phase.
         auto early_client = client_link_->take_excess();
@@ -518,17 +386,6 @@ asio::awaitable<void> SpiceConnection::flush_upstream() {
     if (!out.empty()) co_await upstream_->write_all(out);
 }
 
-// spice-server has no deadline in its link phase (§2.6); a client that stalls anywhere before
-// the relay starts is closed when the configured handshake_timeout passes.
-void SpiceConnection::arm_handshake_deadline() {
-    deadline_.expires_after(generation_->config.gateway.handshake_timeout);
-    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
-        if (ec) return;
-        self->deadline_passed_ = true;
-        self->close_streams();
-    });
-}
-
 // An idle channel should cost little: what only the handshake needed (the Cyrus connection,
 // the link machines and their buffers, the decision's texts) goes before the relay starts.
 void SpiceConnection::release_handshake_state() {
@@ -543,52 +400,15 @@ bool SpiceConnection::is_main() const {
     return link_.channel_type == static_cast<std::uint8_t>(spice::ChannelType::main);
 }
 
-void SpiceConnection::close_streams() {
-    client_->close();
-    if (upstream_) upstream_->close();
-}
-
-// How the session registry ends this channel, from any thread.
-session::ChannelHandle SpiceConnection::channel_handle() {
-    return {id_, channel_, traffic_, [self = weak_from_this()](const std::string& reason) {
-                if (auto s = self.lock()) s->close(reason);
-            }};
-}
-
-void SpiceConnection::audit_authenticated() {
-    audit("auth", {{"result", "ok"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", identity_->mechanism},
-                   {"user", identity_->user}, {"realm", identity_->realm}});
-}
-
 void SpiceConnection::audit_channel_open() {
     audit("channel_open", {{"vm", vm_->name}, {"channel", channel_}, {"session", session_->id()},
                            {"spice_session", session_->spice_session_id().value_or(0)},
                            {"user", identity_->user}, {"realm", identity_->realm}});
 }
 
-void SpiceConnection::audit(std::string_view event, nlohmann::json fields) {
-    fields["conn"] = id_;
-    gateway_.audit.record(event, std::move(fields));
-}
-
-void SpiceConnection::audit_close() {
-    using namespace std::chrono;
-    nlohmann::json fields = {
-        {"reason", close_reason_.empty() ? "closed" : close_reason_},
-        {"peer", endpoint_text(peer_)},
-        {"channel", channel_},
-        {"bytes_from_client", traffic_->from_client()},
-        {"bytes_to_client", traffic_->to_client()},
-        {"duration_ms", duration_cast<milliseconds>(steady_clock::now() - started_).count()}};
-    if (vm_) fields["vm"] = vm_->name;
-    if (identity_) {
-        fields["user"] = identity_->user;
-        fields["realm"] = identity_->realm;
-        fields["mechanism"] = identity_->mechanism;
-    }
-    if (session_) fields["session"] = session_->id();
+void SpiceConnection::add_close_fields(nlohmann::json& fields) const {
+    fields["channel"] = channel_;
     if (link_error_) fields["link_error"] = spice::to_string(*link_error_);
-    audit("close", std::move(fields));
 }
 
 }  // namespace vmgate::net

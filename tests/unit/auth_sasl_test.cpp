@@ -330,6 +330,39 @@ TEST(Sasl, NothingIsOfferedWithoutTls) {
     EXPECT_THAT(result.detail, HasSubstr("TLS"));
 }
 
+// VeNCrypt Plain: a whole user name and password, checked against the same sasldb.
+TEST(Sasl, CheckPasswordGivesTheIdentityWithTheLabel) {
+    auto server = new_session();
+    const auto result = server.check_password("alice", "alice-secret", "X509Plain");
+    ASSERT_EQ(result.status, Status::ok) << result.detail;
+    EXPECT_EQ(server.identity().user, "alice");
+    EXPECT_EQ(server.identity().realm, sasl_world().context->default_realm());
+    EXPECT_EQ(server.identity().mechanism, "X509Plain");
+}
+
+TEST(Sasl, CheckPasswordKeepsATypedRealm) {
+    auto server = new_session();
+    ASSERT_EQ(server.check_password("carol@EXAMPLE.ORG", "carol-secret", "X509Plain").status, Status::ok);
+    EXPECT_EQ(server.identity().to_string(), "carol@EXAMPLE.ORG");
+}
+
+TEST(Sasl, CheckPasswordRefusesWrongPasswordsUnknownUsersAndNoTls) {
+    auto wrong = new_session();
+    const auto refused = wrong.check_password("alice", "wrong", "X509Plain");
+    EXPECT_EQ(refused.status, Status::failed);
+    EXPECT_EQ(wrong.claimed_user(), "alice");
+    EXPECT_TRUE(wrong.identity().user.empty());
+    auto unknown = new_session();
+    const auto unknown_user = unknown.check_password("mallory", "alice-secret", "X509Plain");
+    EXPECT_EQ(unknown_user.status, Status::failed);
+    EXPECT_EQ(unknown_user.error, refused.error);
+    auto plain = new_session(0);
+    EXPECT_EQ(plain.check_password("alice", "alice-secret", "X509Plain").status, Status::failed);
+    auto twice = new_session();
+    EXPECT_EQ(twice.check_password("alice", "wrong", "X509Plain").status, Status::failed);
+    EXPECT_EQ(twice.check_password("alice", "alice-secret", "X509Plain").status, Status::failed);
+}
+
 TEST(Sasl, StepBeforeStartAndStartTwiceFail) {
     auto server = new_session();
     EXPECT_EQ(server.step(std::nullopt).status, Status::failed);

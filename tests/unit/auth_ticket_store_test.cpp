@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <thread>
 #include <vector>
@@ -165,6 +166,56 @@ TEST(TicketStore, ConcurrentRedeemsLetExactlyOneMainChannelIn) {
     EXPECT_EQ(std::count_if(outcomes.begin(), outcomes.end(),
                             [](const auto& o) { return o.index() == 0; }),
               1);
+}
+
+// The predicate stands for "the client's DES response was made with this secret".
+auto answers_with(std::string expected) {
+    return [expected = std::move(expected)](std::string_view secret) { return secret == expected; };
+}
+
+TEST(TicketStore, VncSecretIsEightAlphanumericCharacters) {
+    TicketStore store;
+    const auto secret = store.issue(kAnne, "vm1", 30s, t0, TicketStore::Protocol::vnc);
+    EXPECT_EQ(secret.size(), 8U);
+    EXPECT_TRUE(std::all_of(secret.begin(), secret.end(), [](unsigned char c) { return std::isalnum(c); }));
+}
+
+TEST(TicketStore, VncTicketOpensOneConnectionWithTicketIdentity) {
+    TicketStore store;
+    store.issue(kAnne, "vm1", 30s, t0, TicketStore::Protocol::vnc);  // another one, not answered
+    const auto secret = store.issue(kAnne, "vm1", 30s, t0, TicketStore::Protocol::vnc);
+    const auto r = redeemed(store.redeem_vnc("vm1", t0 + 1s, answers_with(secret)));
+    EXPECT_EQ(r.who.user, "anne");
+    EXPECT_EQ(r.who.mechanism, "ticket");
+    EXPECT_EQ(r.vm, "vm1");
+    EXPECT_EQ(reason(store.redeem_vnc("vm1", t0 + 2s, answers_with(secret))), "ticket already used");
+}
+
+TEST(TicketStore, VncTicketRefusalsSayWhy) {
+    TicketStore store;
+    const auto secret = store.issue(kAnne, "vm1", 30s, t0, TicketStore::Protocol::vnc);
+    EXPECT_EQ(reason(store.redeem_vnc("vm2", t0, answers_with(secret))), "ticket is for vm1, not vm2");
+    EXPECT_EQ(reason(store.redeem_vnc("vm1", t0 + 42s, answers_with(secret))), "ticket expired 12 s ago");
+    EXPECT_EQ(reason(store.redeem_vnc("vm1", t0, answers_with("wrong"))),
+              "no VNC ticket matches the response (wrong or unknown ticket)");
+}
+
+TEST(TicketStore, TicketsOfOneProtocolDoNotOpenTheOther) {
+    TicketStore store;
+    const auto vnc = store.issue(kAnne, "vm1", 30s, t0, TicketStore::Protocol::vnc);
+    const auto spice = store.issue(kAnne, "vm1", 30s, t0);
+    EXPECT_EQ(reason(store.redeem_for_main(vnc, "vm1", t0)), "unknown ticket");
+    // VNC auth uses 8 characters of a password: a SPICE ticket's prefix must not pass.
+    EXPECT_EQ(reason(store.redeem_vnc("vm1", t0, answers_with(spice.substr(0, 8)))),
+              "no VNC ticket matches the response (wrong or unknown ticket)");
+}
+
+TEST(TicketStore, ExpireForgetsVncTicketsAfterTheirTtl) {
+    TicketStore store;
+    store.issue(kAnne, "vm1", 30s, t0, TicketStore::Protocol::vnc);
+    store.issue(kAnne, "vm1", 90s, t0);
+    store.expire(t0 + 30s);
+    EXPECT_EQ(store.size(), 1U);
 }
 
 }  // namespace

@@ -258,6 +258,10 @@ TEST(ConfigValues, RuleFieldsAndVariants) {
 workers = 256
 handshake_timeout = "1m30s"
 
+[tls]
+cert = "c.pem"
+key = "k.pem"
+
 [groups]
 night = ["ann", "unix:ops", "bob@CORP"]
 
@@ -280,7 +284,6 @@ max_session = "2d"
 [[listener]]
 protocol = "vnc"
 address = "[::]:5901"
-tls = false
 vm = "a-1"
 auth = ["ticket"]
 )");
@@ -566,18 +569,67 @@ vm = "VM1"
 
 TEST(ConfigErrors, ListenerVmNeedsAnUpstreamOfItsProtocol) {
     const ConfigError e = only_error(R"(
+[tls]
+cert = "c.pem"
+key = "k.pem"
 [[vm]]
 name = "x"
 spice = "unix:/x"
 [[listener]]
 protocol = "vnc"
 address = "0.0.0.0:5901"
-tls = false
 vm = "x"
 )");
     EXPECT_EQ(e.key, "listener[0].vm");
-    EXPECT_EQ(e.line, 8);
+    EXPECT_EQ(e.line, 10);
     EXPECT_THAT(e.message, HasSubstr("vm \"x\" has no vnc upstream, so a vnc listener cannot reach it"));
+}
+
+TEST(ConfigValues, VncListenersOfferPasswordSaslAndTicketsByDefault) {
+    const Config config = parse_ok(R"(
+[tls]
+cert = "c.pem"
+key = "k.pem"
+[[vm]]
+name = "x"
+vnc = "unix:/x"
+[[listener]]
+protocol = "vnc"
+address = "0.0.0.0:5901"
+vm = "x"
+)");
+    EXPECT_EQ(config.listeners.at(0).auth,
+              (std::vector<AuthMethod>{AuthMethod::password, AuthMethod::sasl, AuthMethod::ticket}));
+}
+
+TEST(ConfigErrors, VncListenerRules) {
+    const ConfigResult result = parse(R"(
+[tls]
+cert = "c.pem"
+key = "k.pem"
+[[vm]]
+name = "x"
+spice = "unix:/s"
+vnc = "unix:/v"
+[[listener]]
+protocol = "vnc"
+address = "0.0.0.0:5901"
+tls = false
+vm = "x"
+auth = ["certificate"]
+[[listener]]
+protocol = "spice"
+address = "0.0.0.0:5902"
+vm = "x"
+auth = ["sasl", "password"]
+)");
+    ASSERT_EQ(result.errors.size(), 3u);
+    EXPECT_EQ(result.errors[0].key, "listener[0].tls");
+    EXPECT_THAT(result.errors[0].message, HasSubstr("a VNC listener needs tls = true"));
+    EXPECT_EQ(result.errors[1].key, "listener[0].auth[0]");
+    EXPECT_THAT(result.errors[1].message, HasSubstr("\"certificate\" needs client certificates: set [tls] client_cert"));
+    EXPECT_EQ(result.errors[2].key, "listener[1].auth[1]");
+    EXPECT_THAT(result.errors[2].message, HasSubstr("\"password\" applies only to VNC listeners"));
 }
 
 TEST(ConfigErrors, SniRouteRules) {

@@ -34,7 +34,7 @@ struct RelayFixture {
         asio::local::connect_pair(upstream_end, upstream_side);
         client = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(client_side)));
         upstream = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(upstream_side)));
-        relay = std::make_unique<Relay>(io.get_executor(), *client, *upstream, counters, nullptr);
+        relay = std::make_unique<Relay>(io.get_executor(), *client, *upstream, counters);
         asio::co_spawn(io, [this]() -> asio::awaitable<void> { reason = co_await relay->run(); done = true; },
                        asio::detached);
     }

@@ -1,0 +1,194 @@
+#include "net/connection.hpp"
+
+#include <asio/post.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace vmgate::net {
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
+    const auto a = e.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+std::string cyrus_address(const asio::ip::tcp::endpoint& e) {
+    return e.address().to_string() + ";" + std::to_string(e.port());
+}
+
+std::string vm_from_server_name(std::string name, const std::string& suffix) {
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (suffix.empty()) return name.substr(0, name.find('.'));
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        return "";
+    name.resize(name.size() - suffix.size());
+    return name.find('.') == std::string::npos ? name : "";
+}
+
+std::optional<std::span<const std::uint8_t>> as_span(const std::optional<std::vector<std::uint8_t>>& data) {
+    if (!data) return std::nullopt;
+    return std::span<const std::uint8_t>(*data);
+}
+
+Connection::Connection(GatewayContext& gateway, std::shared_ptr<const Generation> generation,
+                       const core::ListenerConfig& listener, asio::ip::tcp::socket& socket,
+                       HandshakeLimiter::Slot slot)
+    : gateway_(gateway), generation_(std::move(generation)), listener_(listener), id_(gateway.next_connection_id++),
+      executor_(socket.get_executor()), deadline_(socket.get_executor()), handshake_slot_(std::move(slot)) {
+    std::error_code ignored;
+    peer_ = socket.remote_endpoint(ignored);
+    local_ = socket.local_endpoint(ignored);
+}
+
+asio::awaitable<void> Connection::run() {
+    audit("accept", {{"listener", listener_.address}, {"peer", endpoint_text(peer_)}, {"tls", listener_.tls},
+                     {"protocol", core::to_string(listener_.protocol)}});
+    arm_handshake_deadline();
+    bool established = false;
+    std::optional<Refusal> refusal;
+    try {
+        co_await handshake();
+        established = true;
+    } catch (const Refusal& r) {
+        refusal = r;
+    } catch (const std::exception& e) {
+        close_reason_ = deadline_passed_ ? "handshake deadline of " +
+                                               std::to_string(generation_->config.gateway.handshake_timeout.count()) +
+                                               " s passed"
+                                         : std::string("handshake failed: ") + e.what();
+    }
+    if (refusal) {
+        close_reason_ = refusal->reason;
+        try {
+            co_await flush_client();  // the protocol's own refusal (a link error, a failure reason)
+        } catch (const std::exception&) {
+            // The client is gone; the refusal is recorded all the same.
+        }
+    }
+    // After the flush: ending the session closes this connection's streams too.
+    if (!established) end_session(session::EndReason::handshake_failed, close_reason_);
+    deadline_.cancel();
+    handshake_slot_.reset();
+    if (established) co_await relay();
+    close_streams();
+    audit_close();
+}
+
+void Connection::close(const std::string& reason) {
+    asio::post(executor_, [self = shared_from_this(), reason] {
+        if (self->relay_) {
+            self->relay_->stop(reason);
+        } else {
+            if (self->close_reason_.empty()) self->close_reason_ = reason;
+            self->close_streams();
+        }
+    });
+}
+
+std::string Connection::why_no_vm(const std::string& vm_name, std::string_view protocol) const {
+    if (listener_.route == core::Route::sni && server_name_.empty())
+        return "no TLS server name (SNI) to choose a VM by";
+    if (listener_.route == core::Route::sni && vm_name.empty())
+        return "TLS server name \"" + server_name_ + "\" is not of the form VM" + listener_.sni_suffix;
+    return "no " + std::string(protocol) + " VM named \"" + vm_name + "\"";
+}
+
+policy::Decision Connection::decide(const std::string& channel) const {
+    return generation_->policy->decide({*identity_, vm_->name, channel, gateway_.clock.civil_now(),
+                                        core::IpAddress::parse(peer_.address().to_string())});
+}
+
+std::optional<std::string> Connection::authorize(const std::string& channel) {
+    decision_ = decide(channel);
+    audit("decision", {{"vm", vm_->name}, {"channel", channel}, {"user", identity_->user},
+                       {"realm", identity_->realm}, {"allowed", decision_.allowed}, {"rule", decision_.rule},
+                       {"reason", decision_.reason}});
+    if (decision_.allowed) return std::nullopt;
+    return decision_.reason;
+}
+
+// Seats are decided here, before QEMU hears of the newcomer: QEMU would otherwise let it in and
+// drop (SPICE) or share with (VNC) the current client, whatever the seat policy says.
+std::optional<std::string> Connection::claim_seat(const std::string& channel, std::optional<std::uint64_t> ticket_id) {
+    session::Origin origin{vm_->name,
+                           *identity_,
+                           core::IpAddress::parse(peer_.address().to_string()),
+                           endpoint_text(peer_),
+                           gateway_.clock.now(),
+                           std::chrono::steady_clock::now(),
+                           ticket_id,
+                           decision_.view_only,
+                           decision_.rule};
+    auto outcome = gateway_.sessions.claim(std::move(origin), vm_->seat);
+    if (auto* refused = std::get_if<session::Registry::Refused>(&outcome)) {
+        const session::Session& holder = *refused->holder;
+        audit("seat_denied", {{"vm", vm_->name}, {"user", identity_->user}, {"realm", identity_->realm},
+                              {"seat", core::to_string(vm_->seat)}, {"holder", holder.who().to_string()},
+                              {"holder_session", holder.id()}});
+        return "the seat of " + vm_->name + " is held by " + holder.who().to_string() + " (session " +
+               std::to_string(holder.id()) + ", seat = \"" + std::string(core::to_string(vm_->seat)) + "\")";
+    }
+    auto& claimed = std::get<session::Registry::Claimed>(outcome);
+    session_ = std::move(claimed.session);
+    if (!session_->add_channel(channel_handle(channel)))  // a newcomer took the seat in the meantime
+        return "the session ended while it was being set up";
+    for (const auto& old : claimed.replaced)
+        audit("session_replaced", {{"vm", vm_->name}, {"session", old->id()}, {"user", old->who().user},
+                                   {"realm", old->who().realm}, {"by", identity_->to_string()},
+                                   {"by_session", session_->id()}});
+    return std::nullopt;
+}
+
+// How the session registry ends this connection, from any thread.
+session::ChannelHandle Connection::channel_handle(const std::string& channel) {
+    return {id_, channel, traffic_, [self = weak_from_this()](const std::string& reason) {
+                if (auto s = self.lock()) s->close(reason);
+            }};
+}
+
+void Connection::audit_authenticated(const std::string& channel) {
+    audit("auth", {{"result", "ok"}, {"vm", vm_ ? vm_->name : ""}, {"channel", channel},
+                   {"mechanism", identity_->mechanism}, {"user", identity_->user}, {"realm", identity_->realm}});
+}
+
+void Connection::audit(std::string_view event, nlohmann::json fields) {
+    fields["conn"] = id_;
+    gateway_.audit.record(event, std::move(fields));
+}
+
+void Connection::close_streams() {
+    if (client_) client_->close();
+    if (upstream_) upstream_->close();
+}
+
+// No protocol sets a deadline of its own in its handshake; a client that stalls anywhere before
+// the relay starts is closed when the configured handshake_timeout passes.
+void Connection::arm_handshake_deadline() {
+    deadline_.expires_after(generation_->config.gateway.handshake_timeout);
+    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec) return;
+        self->deadline_passed_ = true;
+        self->close_streams();
+    });
+}
+
+void Connection::audit_close() {
+    using namespace std::chrono;
+    nlohmann::json fields = {
+        {"reason", close_reason_.empty() ? "closed" : close_reason_},
+        {"peer", endpoint_text(peer_)},
+        {"bytes_from_client", traffic_->from_client()},
+        {"bytes_to_client", traffic_->to_client()},
+        {"duration_ms", duration_cast<milliseconds>(steady_clock::now() - started_).count()}};
+    if (vm_) fields["vm"] = vm_->name;
+    if (identity_) {
+        fields["user"] = identity_->user;
+        fields["realm"] = identity_->realm;
+        fields["mechanism"] = identity_->mechanism;
+    }
+    if (session_) fields["session"] = session_->id();
+    add_close_fields(fields);
+    audit("close", std::move(fields));
+}
+
+}  // namespace vmgate::net
