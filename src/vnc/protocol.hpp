@@ -51,6 +51,35 @@ enum class SecurityResult : std::uint32_t {
     too_many_attempts = 2,  // Tight only; read like failed
 };
 
+// §5.2 client → server message types after ServerInit: exactly the ones QEMU's
+// protocol_client_msg (ui/vnc.c) parses. QEMU closes the connection on any other type (it has no
+// case for EnableContinuousUpdates 150, Fence 248 or gii 253, though vnc.h names 253), so
+// ClientMessageFilter refuses them itself and can say why.
+enum class ClientMessageType : std::uint8_t {
+    set_pixel_format = 0,            // 20 bytes
+    set_encodings = 2,               // 4 + 4 * u16 count at offset 2
+    framebuffer_update_request = 3,  // 10 bytes
+    key_event = 4,                   // 8 bytes
+    pointer_event = 5,               // 6 bytes
+    client_cut_text = 6,             // 8 + |s32 length at offset 4|; negative = extended clipboard
+    xvp = 250,                       // 4 bytes; power control, only with QEMU's power-control=on
+    set_desktop_size = 251,          // 8 + 16 * u8 screen count at offset 6
+    qemu = 255,                      // QemuClientSubtype at offset 1
+};
+
+// The u8 at offset 1 of a ClientMessageType::qemu message.
+enum class QemuClientSubtype : std::uint8_t {
+    extended_key_event = 0,  // 12 bytes: u16 down, u32 keysym, u32 XT keycode
+    audio = 1,               // QemuAudioOperation at offset 2
+};
+
+// The u16 at offset 2 of a QEMU audio message.
+enum class QemuAudioOperation : std::uint16_t {
+    enable = 0,      // 4 bytes
+    disable = 1,     // 4 bytes
+    set_format = 2,  // 10 bytes: u8 sample format, u8 channels, u32 frequency
+};
+
 // Which TLS a VeNCrypt subtype runs before its inner authentication (§3.4).
 enum class TlsKind {
     anonymous,  // TLS*: anonymous DH, TLS <= 1.2, no certificate
@@ -96,6 +125,12 @@ inline constexpr std::size_t max_plain_username_len = 255;
 inline constexpr std::size_t max_plain_password_len = 1024;
 // §5.1: gtk-vnc refuses a longer desktop name; QEMU's is at most 1024 bytes.
 inline constexpr std::size_t max_desktop_name_len = 4096;
+// §5.2: QEMU refuses a ClientCutText (plain or extended) whose text or payload is longer.
+inline constexpr std::size_t max_client_cut_text_len = 1024 * 1024;
+// The longest client message the gateway passes: a ClientCutText of the largest length. The
+// other variable-length messages are bounded by their count fields below this (SetEncodings
+// 4 + 4 * 65535 bytes, SetDesktopSize 8 + 16 * 255).
+inline constexpr std::size_t max_client_message_size = 8 + max_client_cut_text_len;
 // Unparsed bytes a machine holds while it waits for the gateway; above the largest legal
 // message (4 + 64 KiB of SASL data).
 inline constexpr std::size_t max_handshake_buffer = 128 * 1024;
