@@ -15,8 +15,6 @@ std::vector<ConfigError> unsupported_settings(const Config& c) {
         if (c.listeners[i].protocol == Protocol::vnc)
             out.push_back(at(c, c.listeners[i].where, "listener[" + std::to_string(i) + "].protocol",
                              "VNC listeners are not served by this version of vmgate; only \"spice\""));
-    if (c.tls.client_cert != ClientCertMode::none)
-        out.push_back(at(c, {}, "tls.client_cert", "client certificates are not supported by this version of vmgate; set \"none\""));
     if (!c.gateway.metrics.empty())
         out.push_back(at(c, {}, "gateway.metrics", "the metrics endpoint is not served by this version of vmgate; remove the key"));
     return out;
