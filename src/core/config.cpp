@@ -29,7 +29,7 @@ constexpr std::string_view top_level_keys[] = {"gateway", "tls", "sasl", "groups
 constexpr std::string_view gateway_keys[] = {"state_dir",    "audit_log",         "metrics",
                                              "admin_socket", "handshake_timeout", "max_handshakes",
                                              "max_handshakes_per_source", "workers"};
-constexpr std::string_view tls_keys[] = {"cert", "key", "client_ca", "client_cert"};
+constexpr std::string_view tls_keys[] = {"cert", "key", "client_ca", "client_cert", "client_identity"};
 constexpr std::string_view sasl_keys[] = {"mech_list",     "sasldb",        "pwcheck_method",
                                           "saslauthd_path", "service_spice", "service_vnc",
                                           "default_realm", "allow_weak_mechanisms"};
@@ -65,6 +65,9 @@ constexpr Choice<Route> route_choices[] = {{"fixed", Route::fixed}, {"sni", Rout
 constexpr Choice<ClientCertMode> client_cert_choices[] = {{"none", ClientCertMode::none},
                                                           {"optional", ClientCertMode::optional},
                                                           {"required", ClientCertMode::required}};
+constexpr Choice<CertIdentityField> client_identity_choices[] = {{"cn", CertIdentityField::cn},
+                                                                 {"email", CertIdentityField::email},
+                                                                 {"upn", CertIdentityField::upn}};
 constexpr Choice<SeatPolicy> seat_choices[] = {{"takeover", SeatPolicy::takeover},
                                                {"deny", SeatPolicy::deny},
                                                {"same-user", SeatPolicy::same_user}};
@@ -648,6 +651,19 @@ GatewayConfig read_gateway(const Section& s) {
     return gateway;
 }
 
+void check_client_cert(const Section& s, const TlsConfig& tls) {
+    if (tls.client_cert != ClientCertMode::none && !s.has("client_ca"))
+        s.error("client_cert", fmt::format("client_cert = \"{}\" needs client_ca, the CA file that signs client "
+                                           "certificates",
+                                           name_of(tls.client_cert, client_cert_choices)));
+    // An admin who names the certificate field expects certificates to be asked for; saying
+    // nothing would leave them believing clients log in with one.
+    if (tls.client_cert == ClientCertMode::none && s.usable("client_identity") && !s.bad("client_cert"))
+        s.error("client_identity", "has no effect without client_cert: no client is asked for a certificate; set "
+                                   "client_cert = \"optional\" or \"required\" (with client_ca), or remove "
+                                   "client_identity");
+}
+
 TlsConfig read_tls(const Section& s) {
     s.reject_unknown(tls_keys);
     TlsConfig tls;
@@ -655,16 +671,14 @@ TlsConfig read_tls(const Section& s) {
     if (auto key = s.nonempty_string("key")) tls.key = *key;
     if (auto ca = s.nonempty_string("client_ca")) tls.client_ca = *ca;
     if (auto mode = s.choice("client_cert", client_cert_choices)) tls.client_cert = *mode;
+    if (auto field = s.choice("client_identity", client_identity_choices)) tls.client_identity = *field;
     if (s.usable("cert") != s.usable("key") && !s.bad("cert") && !s.bad("key")) {
         const bool cert_missing = !s.has("cert");
         s.error(cert_missing ? "key" : "cert",
                 fmt::format("{} is set but {} is not; the certificate and its private key go together",
                             cert_missing ? "key" : "cert", cert_missing ? "cert" : "key"));
     }
-    if (tls.client_cert != ClientCertMode::none && !s.has("client_ca"))
-        s.error("client_cert", fmt::format("client_cert = \"{}\" needs client_ca, the CA file that signs client "
-                                           "certificates",
-                                           name_of(tls.client_cert, client_cert_choices)));
+    check_client_cert(s, tls);
     return tls;
 }
 

@@ -18,6 +18,9 @@ namespace vmgate::core {
 enum class Protocol { spice, vnc };
 enum class Route { fixed, sni };
 enum class ClientCertMode { none, optional, required };
+// The client certificate field that names the user: the subject CN, the first rfc822Name
+// subjectAltName (an email address), or the first Microsoft UPN otherName subjectAltName.
+enum class CertIdentityField { cn, email, upn };
 enum class SeatPolicy { takeover, deny, same_user };
 // How a downstream client may authenticate on a listener. spice-gtk built with SASL always picks
 // SASL when it is offered, so ticket users need a listener that offers tickets alone.
@@ -96,6 +99,7 @@ struct TlsConfig {
     std::string key;
     std::string client_ca;
     ClientCertMode client_cert = ClientCertMode::none;
+    CertIdentityField client_identity = CertIdentityField::cn;
 };
 
 struct SaslConfig {

@@ -11,8 +11,6 @@ ConfigError at(const Config& c, SourceLocation where, std::string key, std::stri
 
 std::vector<ConfigError> unsupported_settings(const Config& c) {
     std::vector<ConfigError> out;
-    if (c.tls.client_cert != ClientCertMode::none)
-        out.push_back(at(c, {}, "tls.client_cert", "client certificates are not supported by this version of vmgate; set \"none\""));
     if (!c.gateway.metrics.empty())
         out.push_back(at(c, {}, "gateway.metrics", "the metrics endpoint is not served by this version of vmgate; remove the key"));
     return out;

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <stdexcept>
+#include <string_view>
 #include <system_error>
 
 namespace vmgate::net {
@@ -24,6 +26,75 @@ namespace {
 
 // OpenSSL's record read buffer with read-ahead: room for four full records per read(2).
 constexpr std::size_t tls_read_buffer_size = 4 * (16 * 1024 + 512);
+
+void configure_protocol(SSL_CTX* ctx) {
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    // Clients that just close are normal for consoles: treat a missing close_notify as EOF.
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // Idle channels then hold no record buffers (memory per idle channel matters at scale).
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    // Read whole bursts of records per read(2) instead of a header read and a body read each.
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, tls_read_buffer_size);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+void load_server_certificate(SSL_CTX* ctx, const core::TlsConfig& config) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, config.cert.c_str()) != 1)
+        throw std::runtime_error("cannot load certificate " + config.cert + ": " + openssl_errors());
+    if (SSL_CTX_use_PrivateKey_file(ctx, config.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+        throw std::runtime_error("cannot load key " + config.key + " (or it does not match " + config.cert +
+                                 "): " + openssl_errors());
+}
+
+// The same file gives the trust anchors and the CA names sent in the certificate request, so
+// clients choosing among several certificates are steered to one that will verify.
+void load_client_ca(SSL_CTX* ctx, const std::string& path) {
+    if (SSL_CTX_load_verify_locations(ctx, path.c_str(), nullptr) != 1)
+        throw std::runtime_error("cannot load client CA file " + path + ": " + openssl_errors());
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(path.c_str());
+    if (!names) throw std::runtime_error("cannot read the CA names in client CA file " + path + ": " + openssl_errors());
+    SSL_CTX_set_client_CA_list(ctx, names);
+}
+
+int verify_mode(core::ClientCertMode ask) {
+    switch (ask) {
+        case core::ClientCertMode::none: return SSL_VERIFY_NONE;
+        case core::ClientCertMode::optional: return SSL_VERIFY_PEER;
+        case core::ClientCertMode::required: return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    }
+    throw std::logic_error("unknown client certificate mode");
+}
+
+// A session resumes only on a connection that asks exactly as the one that made it did: a
+// session begun without a certificate must not let a client skip a "required" request. (Without
+// any session id context, OpenSSL fails the handshake of every client that tries to resume on a
+// connection that verifies certificates.)
+std::string_view session_id_context(core::ClientCertMode ask) {
+    switch (ask) {
+        case core::ClientCertMode::none: return "vmgate client-cert none";
+        case core::ClientCertMode::optional: return "vmgate client-cert optional";
+        case core::ClientCertMode::required: return "vmgate client-cert required";
+    }
+    throw std::logic_error("unknown client certificate mode");
+}
+
+SSL* new_server_ssl(const TlsServerContext& context, core::ClientCertMode ask) {
+    if (ask != core::ClientCertMode::none && !context.has_client_ca())
+        throw std::logic_error("a client certificate was asked for without a client CA to verify it");
+    SSL* ssl = SSL_new(context.native());
+    if (!ssl) throw TlsError("SSL_new: " + openssl_errors());
+    const std::string_view id = session_id_context(ask);
+    if (SSL_set_session_id_context(ssl, reinterpret_cast<const unsigned char*>(id.data()),
+                                   static_cast<unsigned>(id.size())) != 1) {
+        SSL_free(ssl);
+        throw TlsError("SSL_set_session_id_context: " + openssl_errors());
+    }
+    SSL_set_verify(ssl, verify_mode(ask), nullptr);
+    return ssl;
+}
 
 }  // namespace
 
@@ -44,37 +115,18 @@ TlsServerContext::TlsServerContext(const core::TlsConfig& config) {
         throw std::runtime_error("[tls] cert and key are required for TLS listeners");
     if (auto problem = private_key_permission_problem(config.key); !problem.empty())
         throw std::runtime_error("refusing to use the TLS key: " + problem);
-    ctx_ = SSL_CTX_new(TLS_server_method());
+    ctx_.reset(SSL_CTX_new(TLS_server_method()));
     if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + openssl_errors());
-    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-    // Clients that just close are normal for consoles: treat a missing close_notify as EOF.
-    SSL_CTX_set_options(ctx_, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    // Idle channels then hold no record buffers (memory per idle channel matters at scale).
-    SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
-    // Read whole bursts of records per read(2) instead of a header read and a body read each.
-    SSL_CTX_set_read_ahead(ctx_, 1);
-    SSL_CTX_set_default_read_buffer_len(ctx_, tls_read_buffer_size);
-    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
-    if (SSL_CTX_use_certificate_chain_file(ctx_, config.cert.c_str()) != 1) {
-        auto e = openssl_errors();
-        SSL_CTX_free(ctx_);
-        throw std::runtime_error("cannot load certificate " + config.cert + ": " + e);
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx_, config.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx_) != 1) {
-        auto e = openssl_errors();
-        SSL_CTX_free(ctx_);
-        throw std::runtime_error("cannot load key " + config.key + " (or it does not match " +
-                                 config.cert + "): " + e);
+    configure_protocol(ctx_.get());
+    load_server_certificate(ctx_.get(), config);
+    if (!config.client_ca.empty()) {
+        load_client_ca(ctx_.get(), config.client_ca);
+        has_client_ca_ = true;
     }
 }
 
-TlsServerContext::~TlsServerContext() { SSL_CTX_free(ctx_); }
-
-TlsStream::TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context)
-    : socket_(std::move(socket)), ssl_(SSL_new(context.native())) {
-    if (!ssl_) throw TlsError("SSL_new: " + openssl_errors());
+TlsStream::TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context, core::ClientCertMode ask)
+    : socket_(std::move(socket)), ssl_(new_server_ssl(context, ask)), ask_(ask) {
     socket_.non_blocking(true);
     SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
     SSL_set_accept_state(ssl_);
@@ -201,6 +253,13 @@ std::string TlsStream::server_name() const {
 
 unsigned TlsStream::cipher_bits() const {
     return static_cast<unsigned>(SSL_get_cipher_bits(ssl_, nullptr));
+}
+
+X509* TlsStream::peer_certificate() const {
+    if (ask_ == core::ClientCertMode::none || !SSL_is_init_finished(ssl_)) return nullptr;
+    X509* cert = SSL_get0_peer_certificate(ssl_);
+    // A certificate that fails verification ends the handshake; this guards the invariant.
+    return cert && SSL_get_verify_result(ssl_) == X509_V_OK ? cert : nullptr;
 }
 
 }  // namespace vmgate::net

@@ -21,18 +21,25 @@ public:
 };
 
 // Server-side SSL_CTX: TLS >= 1.2, no renegotiation, no compression, the configured
-// certificate chain and key. Throws std::runtime_error with a message an admin can act on.
+// certificate chain and key, and the client CA when [tls] client_ca is set (the CAs a client
+// certificate must chain to, also named to clients in the certificate request). Whether a
+// connection asks for a certificate is decided per TlsStream. Throws std::runtime_error with a
+// message an admin can act on.
 class TlsServerContext {
 public:
     explicit TlsServerContext(const core::TlsConfig& config);
-    ~TlsServerContext();
     TlsServerContext(const TlsServerContext&) = delete;
     TlsServerContext& operator=(const TlsServerContext&) = delete;
 
-    SSL_CTX* native() const { return ctx_; }
+    SSL_CTX* native() const { return ctx_.get(); }
+    bool has_client_ca() const { return has_client_ca_; }
 
 private:
-    SSL_CTX* ctx_ = nullptr;
+    struct Free {
+        void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+    };
+    std::unique_ptr<SSL_CTX, Free> ctx_;
+    bool has_client_ca_ = false;
 };
 
 // Every error queued on this thread by OpenSSL, oldest first; the queue is left empty so that a
@@ -45,7 +52,12 @@ std::string private_key_permission_problem(const std::string& path);
 
 class TlsStream final : public ByteStream {
 public:
-    TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context);
+    // `ask` says whether this connection asks the client for a certificate: none never asks;
+    // optional asks, and a certificate that is presented must verify against the client CA or
+    // the handshake fails; required also fails the handshake when none is presented. Asking
+    // needs a context with a client CA (std::logic_error otherwise).
+    TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context,
+              core::ClientCertMode ask = core::ClientCertMode::none);
     ~TlsStream() override;
 
     asio::awaitable<void> handshake();  // throws TlsError
@@ -59,6 +71,9 @@ public:
 
     std::string server_name() const;  // SNI, "" if none
     unsigned cipher_bits() const;     // for SASL's external SSF
+    // After a successful handshake: the client's certificate, verified against the client CA;
+    // nullptr when none was asked for or presented. Borrowed: valid while this stream lives.
+    X509* peer_certificate() const;
 
 private:
     template <class Op>
@@ -69,6 +84,7 @@ private:
 
     asio::ip::tcp::socket socket_;
     SSL* ssl_ = nullptr;
+    core::ClientCertMode ask_;
 };
 
 }  // namespace vmgate::net

@@ -28,8 +28,6 @@ metrics = "127.0.0.1:9464"
 [tls]
 cert = "c.pem"
 key = "k.pem"
-client_ca = "ca.pem"
-client_cert = "optional"
 [[listener]]
 protocol = "vnc"
 address = "127.0.0.1:5906"
@@ -44,7 +42,7 @@ max_session = "2h"
     const auto errors = unsupported_settings(c);
     std::vector<std::string> keys;
     for (const auto& e : errors) keys.push_back(e.key);
-    EXPECT_EQ(keys, (std::vector<std::string>{"tls.client_cert", "gateway.metrics"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{"gateway.metrics"}));
 }
 
 TEST(UnsupportedSettings, SeatPoliciesAndSessionLimitsAreEnforced) {
@@ -54,6 +52,15 @@ spice = "unix:/run/a.sock"
 seat = "same-user"
 idle_timeout = "30m"
 max_session = "2h"
+)");
+    EXPECT_TRUE(unsupported_settings(c).empty());
+}
+
+TEST(UnsupportedSettings, ClientCertificatesAreEnforced) {
+    const Config c = parse(R"([tls]
+client_ca = "ca.pem"
+client_cert = "required"
+client_identity = "email"
 )");
     EXPECT_TRUE(unsupported_settings(c).empty());
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace vmgate::core {
 namespace {
@@ -941,6 +942,79 @@ client_cert = "required"
     EXPECT_EQ(result.errors[1].key, "tls.client_cert");
     EXPECT_EQ(result.errors[1].line, 3);
     EXPECT_THAT(result.errors[1].message, HasSubstr("client_cert = \"required\" needs client_ca"));
+}
+
+TEST(ConfigTls, ClientIdentityDefaultsToTheSubjectCn) {
+    const Config config = parse_ok(R"(
+[tls]
+client_ca = "/etc/vmgate/client-ca.pem"
+client_cert = "required"
+)");
+    EXPECT_EQ(config.tls.client_ca, "/etc/vmgate/client-ca.pem");
+    EXPECT_EQ(config.tls.client_cert, ClientCertMode::required);
+    EXPECT_EQ(config.tls.client_identity, CertIdentityField::cn);
+}
+
+TEST(ConfigTls, ClientIdentityNamesEachCertificateField) {
+    const std::pair<std::string_view, CertIdentityField> cases[] = {
+        {"cn", CertIdentityField::cn}, {"email", CertIdentityField::email}, {"upn", CertIdentityField::upn}};
+    for (const auto& [text, field] : cases) {
+        const Config config = parse_ok(std::string("[tls]\nclient_ca = \"ca.pem\"\nclient_cert = \"optional\"\n"
+                                                   "client_identity = \"") + std::string(text) + "\"\n");
+        EXPECT_EQ(config.tls.client_identity, field) << text;
+    }
+}
+
+TEST(ConfigErrors, ClientIdentityValueSaysWhatIsAllowed) {
+    const ConfigError error = only_error(R"(
+[tls]
+client_ca = "ca.pem"
+client_cert = "optional"
+client_identity = "mail"
+)");
+    EXPECT_EQ(error.key, "tls.client_identity");
+    EXPECT_EQ(error.line, 4);
+    EXPECT_EQ(error.column, 19);
+    EXPECT_EQ(error.message, "expected one of cn, email, upn; got \"mail\" (did you mean \"email\"?)");
+    EXPECT_EQ(error.to_string(),
+              "test.toml:4:19: tls.client_identity: expected one of cn, email, upn; got \"mail\" "
+              "(did you mean \"email\"?)");
+}
+
+TEST(ConfigErrors, ClientIdentityMustBeAString) {
+    const ConfigError error = only_error(R"(
+[tls]
+client_ca = "ca.pem"
+client_cert = "optional"
+client_identity = 1
+)");
+    EXPECT_EQ(error.key, "tls.client_identity");
+    EXPECT_EQ(error.message, "expected a string, got integer 1");
+}
+
+TEST(ConfigErrors, ClientIdentityHasNoEffectWithoutClientCert) {
+    for (std::string_view mode : {"", "client_cert = \"none\"\n"}) {
+        const ConfigError error =
+            only_error(std::string("[tls]\nclient_ca = \"ca.pem\"\n") + std::string(mode) + "client_identity = \"upn\"\n");
+        EXPECT_EQ(error.key, "tls.client_identity") << mode;
+        EXPECT_EQ(error.line, mode.empty() ? 3 : 4);
+        EXPECT_EQ(error.message, "has no effect without client_cert: no client is asked for a certificate; set "
+                                 "client_cert = \"optional\" or \"required\" (with client_ca), or remove "
+                                 "client_identity");
+    }
+}
+
+TEST(ConfigErrors, MalformedClientCertIsTheOnlyComplaint) {
+    // client_cert falls back to "none" when malformed; client_identity must not then be blamed.
+    const ConfigError error = only_error(R"(
+[tls]
+client_ca = "ca.pem"
+client_cert = "requried"
+client_identity = "email"
+)");
+    EXPECT_EQ(error.key, "tls.client_cert");
+    EXPECT_EQ(error.message,
+              "expected one of none, optional, required; got \"requried\" (did you mean \"required\"?)");
 }
 
 TEST(ConfigErrors, WeakMechanismsAreRefusedWithTheReason) {
