@@ -210,7 +210,8 @@ int run_ticket(const AdminTarget& target, const TicketArgs& args) {
         return 2;
     }
     const auto reply = ask_daemon(
-        target, {{"op", "ticket"}, {"user", args.user}, {"vm", args.vm}, {"ttl_seconds", ttl->count()}});
+        target, {{"op", "ticket"}, {"user", args.user}, {"vm", args.vm}, {"ttl_seconds", ttl->count()},
+                 {"protocol", args.protocol}});
     if (!reply || refused(*reply)) return 1;
     return print_reply([&] { return reply->at("ticket").get<std::string>() + "\n"; });
 }

@@ -23,6 +23,7 @@ struct TicketArgs {
     std::string user;
     std::string vm;
     std::string ttl = "60s";
+    std::string protocol = "spice";
 };
 
 // Which sessions `sessions kill` ends; "" = not given. Exactly one must be given.

@@ -23,10 +23,11 @@ constexpr const char* version = "0.1.0";
 constexpr int kUsageError = 2;
 
 constexpr const char* kDescription =
-    "vmgate: per-user, per-VM access to the SPICE consoles of KVM/QEMU virtual machines.\n"
-    "Clients (remote-viewer, virt-viewer, spicy) connect to vmgate over TLS, authenticate with\n"
-    "SASL (SCRAM-SHA-256, PLAIN: sasldb, saslauthd/PAM) or a one-time ticket, and reach a VM's\n"
-    "console only when the configured policy allows that user on that VM now.\n\n"
+    "vmgate: per-user, per-VM access to the SPICE and VNC consoles of KVM/QEMU virtual machines.\n"
+    "Clients (remote-viewer, virt-viewer, spicy, gtk-vnc, TigerVNC) connect to vmgate over TLS,\n"
+    "authenticate with SASL (SCRAM-SHA-256, PLAIN: sasldb, saslauthd/PAM), a VNC user name and\n"
+    "password, a client certificate (VNC) or a one-time ticket, and reach a VM's console only\n"
+    "when the configured policy allows that user on that VM now.\n\n"
     "`serve` runs the gateway. `check-config` and `policy explain` read a configuration file and\n"
     "need no daemon. `ticket`, `sessions` and `reload` ask the running daemon through its admin\n"
     "socket: the one given with --admin-socket, else gateway.admin_socket of --config.";
@@ -108,12 +109,16 @@ CLI::App* add_check_config(CLI::App& app, Options& o) {
 CLI::App* add_ticket(CLI::App& app, Options& o) {
     auto* ticket = app.add_subcommand(
         "ticket",
-        "Ask the running daemon for a one-time SPICE ticket: it logs USER into VM once (all channels of one\n"
-        "session), through a listener that offers tickets, and expires after --ttl if unused");
+        "Ask the running daemon for a one-time ticket: it logs USER into VM once (SPICE: all channels of\n"
+        "one session; VNC: one connection, the ticket being the 8-character VNC password), through a\n"
+        "listener that offers tickets, and expires after --ttl if unused");
     add_admin_target(*ticket, o.admin);
     ticket->add_option("-u,--user", o.ticket.user, "User the ticket logs in as (user or user@realm)")->required();
     ticket->add_option("--vm", o.ticket.vm, "VM the ticket is valid for")->required();
     ticket->add_option("--ttl", o.ticket.ttl, "How long the ticket stays valid if unused (e.g. 60s, 5m)")
+        ->capture_default_str();
+    ticket->add_option("--protocol", o.ticket.protocol, "Console the ticket opens: spice or vnc")
+        ->check(CLI::IsMember({"spice", "vnc"}))
         ->capture_default_str();
     return ticket;
 }

@@ -8,6 +8,7 @@
 #include "net/handshake_limiter.hpp"
 #include "net/session_control.hpp"
 #include "net/spice_connection.hpp"
+#include "net/vnc_connection.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -44,10 +45,11 @@ struct Worker {
     std::thread thread;
 };
 
-bool any_listener(const core::Config& c, bool tls, std::optional<core::AuthMethod> method) {
+// Whether a TLS listener (of `protocol`, when given) offers `method` (any, when not given).
+bool any_tls_listener(const core::Config& c, std::optional<core::AuthMethod> method,
+                      std::optional<core::Protocol> protocol = std::nullopt) {
     return std::any_of(c.listeners.begin(), c.listeners.end(), [&](const core::ListenerConfig& l) {
-        return l.tls == tls &&
-               (!method || std::find(l.auth.begin(), l.auth.end(), *method) != l.auth.end());
+        return l.tls && (!method || l.offers(*method)) && (!protocol || l.protocol == *protocol);
     });
 }
 
@@ -151,13 +153,16 @@ std::shared_ptr<const Generation> Gateway::State::build_generation(core::Config 
     auto next = std::make_shared<Generation>();
     next->config = std::move(config);
     const core::Config& c = next->config;
-    if (any_listener(c, true, std::nullopt)) next->tls = std::make_shared<const TlsServerContext>(c.tls);
-    if (any_listener(c, true, core::AuthMethod::sasl)) next->sasl = sasl_for(c, restart_needed);
+    if (any_tls_listener(c, std::nullopt)) next->tls = std::make_shared<const TlsServerContext>(c.tls);
+    if (any_tls_listener(c, core::AuthMethod::sasl) || any_tls_listener(c, core::AuthMethod::password))
+        next->sasl = sasl_for(c, restart_needed);
+    // VNC tickets need no key: VNC auth is a DES challenge, not an encrypted password.
     if (generation && generation->ticket_keys) next->ticket_keys = generation->ticket_keys;
-    else if (any_listener(c, true, core::AuthMethod::ticket)) next->ticket_keys = std::make_shared<auth::TicketKeyPool>();
-    const std::string realm = next->sasl ? next->sasl->default_realm()  // the configured one, else Cyrus's
-                              : c.sasl.realm_or_host_name();
-    next->policy.emplace(c, groups, realm);
+    else if (any_tls_listener(c, core::AuthMethod::ticket, core::Protocol::spice))
+        next->ticket_keys = std::make_shared<auth::TicketKeyPool>();
+    next->default_realm = next->sasl ? next->sasl->default_realm()  // the configured one, else Cyrus's
+                                     : c.sasl.realm_or_host_name();
+    next->policy.emplace(c, groups, next->default_realm);
     return next;
 }
 
@@ -222,7 +227,7 @@ Gateway::State::ListenerChanges Gateway::State::apply_listeners(const std::share
         changes.added.push_back(b->listener->address);
         asio::co_spawn(main_io, accept_loop(b), asio::detached);
         const auto& l = *b->listener;
-        spdlog::info("listening on {} ({} spice{}{})", l.address, l.tls ? "TLS" : "plain",
+        spdlog::info("listening on {} ({} {}{}{})", l.address, l.tls ? "TLS" : "plain", core::to_string(l.protocol),
                      l.route == core::Route::sni ? ", VM by SNI" : ", VM " + l.vm,
                      l.tls ? "" : ", answers NEED_SECURED");
     }
@@ -253,9 +258,14 @@ asio::awaitable<void> Gateway::State::accept_loop(std::shared_ptr<ListenerBindin
             continue;  // the socket closes here: no protocol has started, so no reply is owed
         }
         try {
-            spawn(std::make_shared<SpiceConnection>(*context, binding->generation, listener, std::move(socket),
-                                                    std::move(*slot)),
-                  worker.io);
+            std::shared_ptr<Connection> connection;
+            if (listener.protocol == core::Protocol::vnc)
+                connection = std::make_shared<VncConnection>(*context, binding->generation, listener,
+                                                             std::move(socket), std::move(*slot));
+            else
+                connection = std::make_shared<SpiceConnection>(*context, binding->generation, listener,
+                                                               std::move(socket), std::move(*slot));
+            spawn(std::move(connection), worker.io);
         } catch (const std::exception& e) {
             spdlog::error("connection on {}: {}", listener.address, e.what());
         }
@@ -331,17 +341,27 @@ nlohmann::json Gateway::State::admin_request(const nlohmann::json& request) {
 
 nlohmann::json Gateway::State::issue_ticket(const nlohmann::json& request) {
     const std::string user = request.value("user", "");
-    const std::string vm = request.value("vm", "");
+    const std::string vm_name = request.value("vm", "");
+    const std::string protocol_name = request.value("protocol", "spice");
     const auto ttl = std::chrono::seconds(request.value("ttl_seconds", 60));
     if (user.empty()) return {{"ok", false}, {"error", "user is required"}};
-    if (!generation->config.find_vm(vm)) return {{"ok", false}, {"error", "no VM named \"" + vm + "\""}};
+    if (protocol_name != "spice" && protocol_name != "vnc")
+        return {{"ok", false}, {"error", "protocol must be \"spice\" or \"vnc\""}};
+    const bool vnc = protocol_name == "vnc";
+    const core::VmConfig* vm = generation->config.find_vm(vm_name);
+    if (!vm) return {{"ok", false}, {"error", "no VM named \"" + vm_name + "\""}};
+    if (!(vnc ? vm->vnc : vm->spice))
+        return {{"ok", false}, {"error", "VM \"" + vm_name + "\" has no " + protocol_name + " console"}};
     if (ttl <= std::chrono::seconds(0) || ttl > max_ticket_ttl)
         return {{"ok", false}, {"error", "ttl must be between 1 s and 24 h"}};
-    if (!any_listener(generation->config, true, core::AuthMethod::ticket))
-        return {{"ok", false}, {"error", "no TLS listener offers tickets (auth = [\"ticket\"])"}};
+    const auto protocol = vnc ? core::Protocol::vnc : core::Protocol::spice;
+    if (!any_tls_listener(generation->config, core::AuthMethod::ticket, protocol))
+        return {{"ok", false}, {"error", "no " + protocol_name + " listener offers tickets (auth = [\"ticket\"])"}};
     const core::Identity who = core::Identity::parse(user);  // the store marks it "ticket"
-    const std::string secret = tickets.issue(who, vm, ttl, std::chrono::steady_clock::now());
-    audit_log->record("ticket_issued", {{"user", who.user}, {"realm", who.realm}, {"vm", vm}, {"ttl_s", ttl.count()}});
+    const std::string secret = tickets.issue(who, vm_name, ttl, std::chrono::steady_clock::now(),
+                                             vnc ? auth::TicketStore::Protocol::vnc : auth::TicketStore::Protocol::spice);
+    audit_log->record("ticket_issued", {{"user", who.user}, {"realm", who.realm}, {"vm", vm_name},
+                                        {"protocol", protocol_name}, {"ttl_s", ttl.count()}});
     return {{"ok", true}, {"ticket", secret}, {"ttl_seconds", ttl.count()}};
 }
 

@@ -19,8 +19,9 @@ struct Generation {
     core::Config config;
     std::optional<policy::Evaluator> policy;  // refers to `config`: a Generation never moves
     std::shared_ptr<const TlsServerContext> tls;        // null when no listener uses TLS
-    std::shared_ptr<auth::SaslServerContext> sasl;      // null when no listener offers SASL
-    std::shared_ptr<auth::TicketKeyPool> ticket_keys;   // null when no listener offers tickets
+    std::shared_ptr<auth::SaslServerContext> sasl;      // null when no listener checks passwords
+    std::shared_ptr<auth::TicketKeyPool> ticket_keys;   // null when no SPICE listener offers tickets
+    std::string default_realm;  // what a bare user name stands for, in rules and certificates
 };
 
 }  // namespace vmgate::net

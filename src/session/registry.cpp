@@ -79,8 +79,8 @@ std::uint64_t Session::bytes_to_client() const {
 void Session::observe_input(SteadyTime now) {
     std::lock_guard lock(mutex_);
     std::uint64_t input = 0;
-    for (const auto& c : channels_)
-        if (c.channel == "inputs") input += c.traffic->from_client();
+    // SPICE's inputs channel carries nothing but input; a VNC connection counts its input messages.
+    for (const auto& c : channels_) input += c.channel == "inputs" ? c.traffic->from_client() : c.traffic->inputs();
     if (input != input_bytes_seen_) last_input_ = now;
     input_bytes_seen_ = input;
 }

@@ -75,7 +75,8 @@ public:
     std::vector<std::string> channel_names() const;
     std::uint64_t bytes_from_client() const;
     std::uint64_t bytes_to_client() const;
-    // Notes input seen since the last call (client bytes on the inputs channel) as made at `now`.
+    // Notes input seen since the last call (client bytes on the inputs channel, input messages
+    // counted by other channels) as made at `now`.
     void observe_input(SteadyTime now);
     SteadyTime last_input() const;
 

@@ -12,8 +12,11 @@ class Traffic {
 public:
     void add_from_client(std::uint64_t n) { bump(from_client_, n); }
     void add_to_client(std::uint64_t n) { bump(to_client_, n); }
+    // A person acted (a VNC key or pointer event): for channels whose bytes are not all input.
+    void add_input() { bump(inputs_, 1); }
     std::uint64_t from_client() const { return from_client_.load(std::memory_order_relaxed); }
     std::uint64_t to_client() const { return to_client_.load(std::memory_order_relaxed); }
+    std::uint64_t inputs() const { return inputs_.load(std::memory_order_relaxed); }
 
 private:
     static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
@@ -22,6 +25,7 @@ private:
 
     std::atomic<std::uint64_t> from_client_{0};  // bytes read from the client
     std::atomic<std::uint64_t> to_client_{0};    // bytes written to the client
+    std::atomic<std::uint64_t> inputs_{0};       // input messages seen, where counted
 };
 
 }  // namespace vmgate::session

@@ -159,6 +159,18 @@ TEST_F(RegistryTest, OnlyInputsChannelBytesCountAsInput) {
     EXPECT_EQ(alice->last_input(), t0 + 7s);
 }
 
+TEST_F(RegistryTest, VncInputMessagesCountAsInputAndItsOtherBytesDoNot) {
+    auto alice = claim_ok("vm1", "alice", SeatPolicy::takeover);
+    FakeChannel vnc;
+    alice->add_channel(vnc.handle(1, "vnc"));
+    vnc.traffic->add_from_client(500);  // framebuffer update requests
+    alice->observe_input(t0 + 5s);
+    EXPECT_EQ(alice->last_input(), t0);
+    vnc.traffic->add_input();
+    alice->observe_input(t0 + 7s);
+    EXPECT_EQ(alice->last_input(), t0 + 7s);
+}
+
 TEST(Expiry, IdleTimeoutCountsFromTheLastInput) {
     const Limits limits{30s, 0s};
     EXPECT_FALSE(expiry(limits, t0, t0 + 10s, false, t0 + 39s));
