@@ -5,13 +5,10 @@
 #include "spice/main_channel_filter.hpp"
 
 #include <asio/co_spawn.hpp>
-#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace vmgate::net {
 
