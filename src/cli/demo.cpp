@@ -45,7 +45,7 @@ using Json = nlohmann::ordered_json;  // keeps demo.json in the documented key o
 constexpr std::size_t password_length = 12;
 constexpr std::string_view password_alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
 constexpr int port_block_attempts = 50;
-constexpr std::size_t ports_per_vm = 3;
+constexpr std::size_t ports_per_vm = 4;
 
 struct DemoUser {
     std::string name;
@@ -58,6 +58,7 @@ struct DemoVm {
     std::uint16_t tls_port = 0;     // SASL or ticket, inside TLS
     std::uint16_t plain_port = 0;   // answers NEED_SECURED
     std::uint16_t ticket_port = 0;  // tickets only, inside TLS
+    std::uint16_t vnc_port = 0;     // VeNCrypt: Plain or SASL password, or a ticket, inside TLS
     QemuSpec qemu;
 };
 
@@ -109,8 +110,9 @@ std::vector<DemoVm> demo_vms(const fs::path& dir, const std::string& qemu_binary
     std::vector<DemoVm> vms;
     for (const std::string name : {"vm1", "vm2"}) {
         const QemuSpec qemu{qemu_binary, name, dir / (name + ".spice.sock"),
-                            dir / (name + ".log"), dir / (name + ".pid")};
-        vms.push_back(DemoVm{name, 0, 0, 0, qemu});
+                            dir / (name + ".vnc.sock"), dir / (name + ".log"),
+                            dir / (name + ".pid")};
+        vms.push_back(DemoVm{name, 0, 0, 0, 0, qemu});
     }
     return vms;
 }
@@ -170,11 +172,15 @@ PreviousRun read_previous_run(const fs::path& file) {
         for (const Json& user : state.at("users"))
             previous.passwords[user.at("name").get<std::string>()] =
                 user.at("password").get<std::string>();
-        for (const Json& vm : state.at("vms"))
+        for (const Json& vm : state.at("vms")) {
+            // From a demo without VNC: its passwords stay, its ports give way to a new block.
+            if (!vm.contains("vnc_port")) continue;
             previous.ports[vm.at("name").get<std::string>()] = {
                 vm.at("spice_tls_port").get<std::uint16_t>(),
                 vm.at("spice_port").get<std::uint16_t>(),
-                vm.at("spice_ticket_port").get<std::uint16_t>()};
+                vm.at("spice_ticket_port").get<std::uint16_t>(),
+                vm.at("vnc_port").get<std::uint16_t>()};
+        }
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(file.string() + ": " + e.what() +
                                  "; delete it to start over with new passwords");
@@ -249,6 +255,7 @@ void assign_ports(std::vector<DemoVm>& vms, const PreviousRun& previous) {
         vms[i].tls_port = ports[i * ports_per_vm];
         vms[i].plain_port = ports[i * ports_per_vm + 1];
         vms[i].ticket_port = ports[i * ports_per_vm + 2];
+        vms[i].vnc_port = ports[i * ports_per_vm + 3];
     }
 }
 
@@ -266,8 +273,9 @@ std::string toml_strings(const std::vector<std::string>& texts) {
 std::string global_sections(const DemoPaths& paths, const DemoPkiFiles& pki) {
     return fmt::format(
         R"(# vmgate demo configuration, written by `vmgate demo` on every run: copy it elsewhere
-# before editing. Ports are per VM (TLS, TLS with tickets only, plain); each [[vm]] names its
-# QEMU display socket and who may use it. A VM without an allow rule is reachable by nobody.
+# before editing. Ports are per VM (SPICE: TLS, TLS with tickets only, plain; VNC over TLS);
+# each [[vm]] names its QEMU display sockets and who may use it. A VM without an allow rule is
+# reachable by nobody.
 
 [gateway]
 state_dir    = {}
@@ -287,38 +295,44 @@ pwcheck_method = "auxprop"   # passwords are checked against sasldb
         toml_string(pki.server_cert), toml_string(pki.server_key), toml_string(paths.sasldb));
 }
 
-std::string listener(const DemoVm& vm, std::uint16_t port, bool tls, std::string_view auth,
-                     std::string_view comment) {
+std::string listener(std::string_view protocol, const DemoVm& vm, std::uint16_t port, bool tls,
+                     std::string_view auth, std::string_view comment) {
     return fmt::format(R"(
 [[listener]]   # {}
-protocol = "spice"
+protocol = "{}"
 address  = "127.0.0.1:{}"
 tls      = {}
 vm       = {}
 {})",
-                       comment, port, tls ? "true" : "false", toml_string(vm.name),
+                       comment, protocol, port, tls ? "true" : "false", toml_string(vm.name),
                        auth.empty() ? "" : fmt::format("auth     = {}\n", auth));
 }
 
 std::string vm_sections(const DemoVm& vm, const std::vector<DemoUser>& users) {
     return fmt::format(
         "\n# --- {} ---\n", vm.name) +
-           listener(vm, vm.tls_port, true, R"(["sasl", "ticket"])",
+           listener("spice", vm, vm.tls_port, true, R"(["sasl", "ticket"])",
                     "TLS: user name + password (SASL), or a one-time ticket") +
-           listener(vm, vm.ticket_port, true, R"(["ticket"])",
+           listener("spice", vm, vm.ticket_port, true, R"(["ticket"])",
                     "TLS, tickets only: spice-gtk always picks SASL when it is offered") +
-           listener(vm, vm.plain_port, false, "",
+           listener("spice", vm, vm.plain_port, false, "",
                     "plain: answers NEED_SECURED, the client moves to tls-port; never carries "
                     "data") +
+           listener("vnc", vm, vm.vnc_port, true, "",
+                    "VeNCrypt TLS, default auth: user name + password (Plain or SASL), or a "
+                    "ticket") +
            fmt::format(R"(
 [[vm]]
 name  = {}
-spice = {}   # QEMU asks no password here: the socket stays in the 0700 state directory
+# QEMU asks no password on these sockets: they stay in the 0700 state directory
+spice = {}
+vnc   = {}
 seat  = "takeover"   # a newcomer takes the console over, as with QEMU alone
   [[vm.allow]]
   users = {}
 )",
                        toml_string(vm.name), toml_string("unix:" + vm.qemu.spice_socket.string()),
+                       toml_string("unix:" + vm.qemu.vnc_socket.string()),
                        toml_strings(users_of(vm.name, users)));
 }
 
@@ -368,9 +382,9 @@ std::vector<std::unique_ptr<QemuProcess>> start_qemus(const std::vector<DemoVm>&
     // Both boot at the same time; the waits overlap.
     for (const auto& qemu : qemus) {
         qemu->wait_until_ready();
-        progress(fmt::format("{}: QEMU pid {}, SPICE on {} (log {})", qemu->spec().name,
-                             qemu->pid(), qemu->spec().spice_socket.string(),
-                             qemu->spec().log_file.string()));
+        progress(fmt::format("{}: QEMU pid {}, SPICE on {}, VNC on {} (log {})",
+                             qemu->spec().name, qemu->pid(), qemu->spec().spice_socket.string(),
+                             qemu->spec().vnc_socket.string(), qemu->spec().log_file.string()));
     }
     return qemus;
 }
@@ -395,7 +409,8 @@ void write_demo_json(const DemoPaths& paths, const DemoPkiFiles& pki,
         state["vms"].push_back({{"name", vm.name},
                                 {"spice_tls_port", vm.tls_port},
                                 {"spice_port", vm.plain_port},
-                                {"spice_ticket_port", vm.ticket_port}});
+                                {"spice_ticket_port", vm.ticket_port},
+                                {"vnc_port", vm.vnc_port}});
     state["users"] = Json::array();
     for (const DemoUser& user : users)
         state["users"].push_back(
@@ -427,22 +442,34 @@ void print_vm_guide(std::ostream& out, const DemoVm& vm, const std::vector<DemoU
                     const DemoPaths& paths, const std::string& ca) {
     const std::vector<std::string> allowed = users_of(vm.name, users);
     const std::string& user = allowed.front();
+    // VNC by address: the listener is on 127.0.0.1 alone, and the certificate names it too.
     out << fmt::format(
         "{} (allowed: {})\n"
-        "  user name + password (remote-viewer asks for the password):\n"
+        "  SPICE, user name + password (remote-viewer asks for the password):\n"
         "    remote-viewer --spice-ca-file={} 'spice://{}@{}?port={}&tls-port={}'\n"
-        "  one-time ticket (paste it when remote-viewer asks for the password):\n"
+        "  SPICE, one-time ticket (paste it when remote-viewer asks for the password):\n"
         "    {} ticket --config {} --user {} --vm {}\n"
-        "    remote-viewer --spice-ca-file={} 'spice://{}?tls-port={}'\n\n",
+        "    remote-viewer --spice-ca-file={} 'spice://{}?tls-port={}'\n"
+        "  VNC, user name + password (remote-viewer picks SASL and asks for both):\n"
+        "    remote-viewer vnc://{}:{}\n"
+        "  VNC with TigerVNC (VeNCrypt Plain; it asks for both too):\n"
+        "    vncviewer -SecurityTypes X509Plain -X509CA {} {}::{}\n\n",
         vm.name, join(allowed), ca, user, demo_server_host, vm.plain_port, vm.tls_port, own_command(),
         shell_quote(paths.config.string()), user, vm.name, ca, demo_server_host,
-        vm.ticket_port);
+        vm.ticket_port, demo_server_ip, vm.vnc_port, ca, demo_server_ip, vm.vnc_port);
 }
 
 void print_guide(std::ostream& out, const DemoPaths& paths, const DemoPkiFiles& pki,
                  const std::vector<DemoUser>& users, const std::vector<DemoVm>& vms) {
     const std::string ca = shell_quote(pki.ca_cert.string());
     out << "\nvmgate demo is running: two VMs behind the gateway, on 127.0.0.1 only.\n\n";
+    // gtk-vnc has no option for a CA file: it reads this one fixed name, under /etc/pki first.
+    out << fmt::format(
+        "For VNC, remote-viewer (gtk-vnc) trusts only /etc/pki/CA/cacert.pem or, when that file\n"
+        "does not exist, ~/.pki/CA/cacert.pem. Put the demo CA there first (this replaces a\n"
+        "cacert.pem already in ~/.pki/CA):\n"
+        "    mkdir -p ~/.pki/CA && cp {} ~/.pki/CA/cacert.pem\n\n",
+        ca);
     for (const DemoVm& vm : vms) print_vm_guide(out, vm, users, paths, ca);
     out << fmt::format("{:<10}{:<16}{}\n", "user", "password", "VMs");
     for (const DemoUser& user : users) {
@@ -476,7 +503,10 @@ int run(const DemoOptions& options) {
 
     std::vector<DemoVm> vms = demo_vms(paths.dir, options.qemu_binary);
     check_socket_path(paths.admin_socket);
-    for (const DemoVm& vm : vms) check_socket_path(vm.qemu.spice_socket);
+    for (const DemoVm& vm : vms) {
+        check_socket_path(vm.qemu.spice_socket);
+        check_socket_path(vm.qemu.vnc_socket);
+    }
 
     const DemoPki pki = ensure_demo_pki(paths.pki_dir);
     report_pki(pki);

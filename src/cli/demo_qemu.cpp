@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -47,6 +48,23 @@ std::string spice_option(const QemuSpec& spec) {
            ",disable-ticketing=on";
 }
 
+// No password, tls-creds or sasl option: QEMU offers security type None, which the gateway's
+// upstream handshake takes; the state directory (0700) keeps everyone else off the socket.
+std::string vnc_option(const QemuSpec& spec) {
+    return "unix:" + escape_option_value(spec.vnc_socket.string());
+}
+
+std::array<fs::path, 2> display_sockets(const QemuSpec& spec) {
+    return {spec.spice_socket, spec.vnc_socket};
+}
+
+bool display_sockets_exist(const QemuSpec& spec) {
+    std::error_code ignored;
+    const auto sockets = display_sockets(spec);
+    return std::all_of(sockets.begin(), sockets.end(),
+                       [&](const fs::path& socket) { return fs::is_socket(socket, ignored); });
+}
+
 int open_log(const fs::path& file) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -85,6 +103,10 @@ int spawn(const std::vector<std::string>& argv, int log_fd, pid_t& pid) {
 void remove_quietly(const fs::path& file) noexcept {
     std::error_code ignored;
     fs::remove(file, ignored);
+}
+
+void remove_display_sockets(const QemuSpec& spec) noexcept {
+    for (const fs::path& socket : display_sockets(spec)) remove_quietly(socket);
 }
 
 std::string describe_status(int status) {
@@ -142,14 +164,21 @@ bool wait_until_gone(pid_t pid, const QemuSpec& spec, Clock::duration timeout) {
 }  // namespace
 
 std::vector<std::string> qemu_argv(const QemuSpec& spec) {
-    return {spec.binary, "-name",   spec.name,      "-machine", "pc,accel=tcg", "-m",
-            "64",        "-nodefaults", "-no-user-config", "-nic", "none",     "-display",
-            "none",      "-vga",    "qxl",          "-spice",   spice_option(spec)};
+    return {spec.binary,
+            "-name", spec.name,
+            "-machine", "pc,accel=tcg",
+            "-m", "64",
+            "-nodefaults", "-no-user-config",
+            "-nic", "none",
+            "-display", "none",
+            "-vga", "qxl",
+            "-spice", spice_option(spec),
+            "-vnc", vnc_option(spec)};
 }
 
 QemuProcess::QemuProcess(QemuSpec spec) : spec_(std::move(spec)) {
-    // A socket left by a QEMU that crashed would make readiness look immediate.
-    remove_quietly(spec_.spice_socket);
+    // Sockets left by a QEMU that crashed would make readiness look immediate.
+    remove_display_sockets(spec_);
     const int log_fd = open_log(spec_.log_file);
     pid_t pid = -1;
     const int error = spawn(qemu_argv(spec_), log_fd, pid);
@@ -174,13 +203,13 @@ QemuProcess::~QemuProcess() { stop(); }
 
 void QemuProcess::wait_until_ready(std::chrono::milliseconds timeout) {
     const Clock::time_point deadline = Clock::now() + timeout;
-    std::error_code ignored;
-    while (!fs::is_socket(spec_.spice_socket, ignored)) {
+    while (!display_sockets_exist(spec_)) {
         if (reap(false)) throw std::runtime_error(exit_report());
         if (Clock::now() >= deadline) {
             stop();
             throw std::runtime_error(spec_.name + ": QEMU did not create " +
-                                     spec_.spice_socket.string() + " within " +
+                                     spec_.spice_socket.string() + " and " +
+                                     spec_.vnc_socket.string() + " within " +
                                      std::to_string(timeout.count()) + " ms; see " +
                                      spec_.log_file.string());
         }
@@ -213,7 +242,7 @@ bool QemuProcess::reap(bool block) noexcept {
     // result < 0 (ECHILD): SIGCHLD is ignored somewhere in the process and the kernel reaped it.
     exit_status_ = result == pid_ ? status : 0;
     pid_ = -1;
-    remove_quietly(spec_.spice_socket);
+    remove_display_sockets(spec_);
     remove_quietly(spec_.pid_file);
     return true;
 }
@@ -221,7 +250,7 @@ bool QemuProcess::reap(bool block) noexcept {
 std::string QemuProcess::exit_report() const {
     const std::string tail = log_tail(spec_.log_file);
     return spec_.name + ": " + spec_.binary + " " + describe_status(exit_status_) +
-           " before creating its SPICE socket; " +
+           " before creating its display sockets; " +
            (tail.empty() ? spec_.log_file.string() + " is empty"
                          : "the end of " + spec_.log_file.string() + ":" + tail);
 }
@@ -240,7 +269,7 @@ std::optional<pid_t> stop_leftover_qemu(const QemuSpec& spec) {
                                      std::to_string(*pid) + ")");
     }
     remove_quietly(spec.pid_file);
-    remove_quietly(spec.spice_socket);
+    remove_display_sockets(spec);
     return pid;
 }
 

@@ -1,9 +1,14 @@
 """`vmgate demo --state-dir DIR`: the self-contained demo must really work and clean up.
 
 It writes DIR/demo.json ({"host", "ca_file", "vms": [{"name", "spice_tls_port", "spice_port",
-"spice_ticket_port"}], "users": [{"name", "password", "vms": [...]}]}) once everything runs.
-Each VM must show its console to a user allowed on it (SASL over TLS), the user allowed on no
+"spice_ticket_port", "vnc_port"}], "users": [{"name", "password", "vms": [...]}]}) once everything
+runs. Each VM must show its console to a user allowed on it (SASL over TLS), the user allowed on no
 VM must be refused, and SIGINT must stop the demo and every QEMU it started.
+
+VNC: each VM's vnc_port is a VeNCrypt listener of the demo process. gtk-vnc, given the demo CA
+and an allowed user's demo password, must get the first full frame of that VM's console through
+it, both the way remote-viewer signs in (gtk-vnc's own choice, X509SASL) and the way the printed
+TigerVNC command does (X509Plain), connecting to 127.0.0.1 as the printed commands do.
 """
 
 import json
@@ -16,9 +21,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmgate_e2e import harness as h  # noqa: E402
+from vmgate_e2e import vnc_client  # noqa: E402
 
 DEMO_READY_TIMEOUT = 60.0
 DEMO_EXIT_TIMEOUT = 15.0
+VNC_HOST = "127.0.0.1"  # what the demo's guide prints for VNC: its listeners are on loopback only
 
 
 def qemu_pids_under(path):
@@ -44,7 +51,7 @@ def pid_alive(pid):
         return False
 
 
-class Demo(h.E2ETestCase):
+class Demo(h.VncHarnessMixin, h.E2ETestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -86,6 +93,19 @@ class Demo(h.E2ETestCase):
     def users_for(self, vm_name):
         return [u for u in self.info["users"] if vm_name in u.get("vms", [])]
 
+    def vnc_connect(self, vm, **kw):
+        user = self.users_for(vm["name"])[0]
+        return self.vnc_client(host=VNC_HOST, port=vm["vnc_port"], ca_file=self.info["ca_file"],
+                               username=user["name"], password=user["password"], **kw)
+
+    def assertVncFirstFrame(self, result, vm, auth):
+        """The first full frame of `vm` itself (QEMU's ServerInit name passes through unchanged),
+        reached with VeNCrypt (19) subtype `auth`."""
+        self.assertVncClient(result, vnc_client.RC_OK,
+                             "%s through VNC port %d" % (vm["name"], vm["vnc_port"]))
+        self.assertEqual(result.auth, "%d/%d" % (vnc_client.AUTH_VENCRYPT, auth), result)
+        self.assertEqual(result.name, "QEMU (%s)" % vm["name"], result)
+
     # ---- tests -----------------------------------------------------------------------------------
     def test_a_demo_json_shape(self):
         info = self.info
@@ -93,10 +113,13 @@ class Demo(h.E2ETestCase):
         self.assertTrue(os.path.isfile(info["ca_file"]), info)
         self.assertGreaterEqual(len(info["vms"]), 2, info)
         for vm in info["vms"]:
-            for key in ("name", "spice_tls_port", "spice_port", "spice_ticket_port"):
+            for key in ("name", "spice_tls_port", "spice_port", "spice_ticket_port", "vnc_port"):
                 self.assertIn(key, vm)
             self.assertTrue(self.users_for(vm["name"]), "no user is allowed on %s" % vm["name"])
         self.assertTrue([u for u in info["users"] if not u.get("vms")], "no user without any VM")
+        ports = [vm[key] for vm in info["vms"]
+                 for key in ("spice_tls_port", "spice_port", "spice_ticket_port", "vnc_port")]
+        self.assertEqual(len(set(ports)), len(ports), "ports used twice: %s" % info["vms"])
         self.assertGreaterEqual(len(self.qemu_pids), len(info["vms"]),
                                 "expected one QEMU per VM with %s in its command line, found %s"
                                 % (self.state_dir, self.qemu_pids))
@@ -135,6 +158,30 @@ class Demo(h.E2ETestCase):
         ticket = h.vmgate_ticket(os.path.join(self.state_dir, "vmgate.toml"), user["name"], vm["name"])
         self.assertClient(self.client(host="localhost", tls_port=vm["spice_ticket_port"],
                                       ca_file=self.info["ca_file"], password=ticket), 0)
+
+    def test_g_vnc_ports_listen_in_the_demo(self):
+        listening = h.listening_ports(self.demo.pid)
+        for vm in self.info["vms"]:
+            self.assertIn(vm["vnc_port"], listening, "%s: vnc_port not listening in the demo "
+                          "process (pid %d)" % (vm["name"], self.demo.pid))
+
+    def test_h_vnc_first_frame_as_remote_viewer_signs_in(self):
+        # gtk-vnc's own choice among the default VNC auth (X509Plain, X509SASL, X509Vnc): SASL,
+        # with the SCRAM-SHA-256 of the demo's mech_list
+        default_auth = {vnc_client.VENCRYPT_X509PLAIN, vnc_client.VENCRYPT_X509SASL, vnc_client.VENCRYPT_X509VNC}
+        for vm in self.info["vms"]:
+            with self.subTest(vm=vm["name"]):
+                r = self.vnc_connect(vm)
+                self.assertVncFirstFrame(r, vm, vnc_client.VENCRYPT_X509SASL)
+                self.assertEqual({int(t) for t in r.subtypes.split(",")}, default_auth, r)
+                self.assertEqual(r.sasl_mech, "SCRAM-SHA-256", r)
+
+    def test_i_vnc_first_frame_with_plain_as_tigervnc_signs_in(self):
+        # vncviewer -SecurityTypes X509Plain: user name and password checked by the sasldb
+        for vm in self.info["vms"]:
+            with self.subTest(vm=vm["name"]):
+                r = self.vnc_connect(vm, auth_subtype=vnc_client.VENCRYPT_X509PLAIN)
+                self.assertVncFirstFrame(r, vm, vnc_client.VENCRYPT_X509PLAIN)
 
     def test_z_sigint_stops_demo_and_its_qemus(self):
         self.assertIsNone(self.demo.poll(), "the demo died before SIGINT:\n" + h.read_tail(self.log_path))

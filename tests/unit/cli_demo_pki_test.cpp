@@ -10,10 +10,16 @@
 #include <openssl/x509v3.h>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -180,7 +186,7 @@ TEST(DemoFiles, AtomicWriteSetsTheExactModeDespiteTheUmask) {
 
 QemuSpec spec_for(const fs::path& dir, const std::string& name) {
     return QemuSpec{"qemu-system-x86_64", name, dir / (name + ".spice.sock"),
-                    dir / (name + ".log"), dir / (name + ".pid")};
+                    dir / (name + ".vnc.sock"), dir / (name + ".log"), dir / (name + ".pid")};
 }
 
 // Running, that is: a zombie waiting for its parent (or an orphan waiting for PID 1) has ended.
@@ -216,8 +222,9 @@ TEST(QemuProcess, TwoQemusStartWithSocketsAndStopByPid) {
         vm2.wait_until_ready();
         pids[0] = vm1.pid();
         pids[1] = vm2.pid();
-        EXPECT_TRUE(fs::is_socket(dir.path / "vm1.spice.sock"));
-        EXPECT_TRUE(fs::is_socket(dir.path / "vm2.spice.sock"));
+        for (const char* socket :
+             {"vm1.spice.sock", "vm1.vnc.sock", "vm2.spice.sock", "vm2.vnc.sock"})
+            EXPECT_TRUE(fs::is_socket(dir.path / socket)) << socket;
         EXPECT_TRUE(process_exists(pids[0]));
         EXPECT_TRUE(process_exists(pids[1]));
         vm1.stop();
@@ -225,8 +232,52 @@ TEST(QemuProcess, TwoQemusStartWithSocketsAndStopByPid) {
         EXPECT_EQ(vm1.pid(), -1);
     }  // vm2: the destructor stops it
     EXPECT_FALSE(process_exists(pids[1]));
-    EXPECT_FALSE(fs::exists(dir.path / "vm1.spice.sock"));
-    EXPECT_FALSE(fs::exists(dir.path / "vm2.pid"));
+    for (const char* file :
+         {"vm1.spice.sock", "vm1.vnc.sock", "vm2.spice.sock", "vm2.vnc.sock", "vm2.pid"})
+        EXPECT_FALSE(fs::exists(dir.path / file)) << file;
+}
+
+// The gateway's upstream VNC handshake takes security None or VNC authentication only, so the
+// demo's QEMU must offer exactly None (RFB 3.8: the version, then a list of one type, 1). The
+// comma in the directory checks the option escaping.
+TEST(QemuProcess, VncSocketOffersSecurityNone) {
+    TempDir dir;
+    const fs::path with_comma = dir.path / "a,b";
+    fs::create_directory(with_comma);
+    QemuProcess qemu(spec_for(with_comma, "vm1"));
+    qemu.wait_until_ready();
+
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    struct CloseOnExit {
+        int fd;
+        ~CloseOnExit() { ::close(fd); }
+    } guard{fd};
+    const timeval timeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = (with_comma / "vm1.vnc.sock").string();
+    ASSERT_LT(path.size(), sizeof address.sun_path);
+    path.copy(address.sun_path, path.size());
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0)
+        << std::strerror(errno);
+
+    const auto read_exactly = [fd](std::size_t size) {
+        std::string bytes(size, '\0');
+        std::size_t got = 0;
+        while (got < size) {
+            const ssize_t n = ::read(fd, bytes.data() + got, size - got);
+            if (n <= 0) break;
+            got += static_cast<std::size_t>(n);
+        }
+        bytes.resize(got);
+        return bytes;
+    };
+    EXPECT_EQ(read_exactly(12), "RFB 003.008\n");
+    const std::string version = "RFB 003.008\n";
+    ASSERT_EQ(::write(fd, version.data(), version.size()), static_cast<ssize_t>(version.size()));
+    EXPECT_EQ(read_exactly(2), std::string("\x01\x01", 2));
 }
 
 TEST(QemuProcess, BadArgumentsReportQemusOwnMessage) {
@@ -268,6 +319,7 @@ TEST(QemuProcess, LeftoverQemuFromAnEarlierRunIsStopped) {
     EXPECT_EQ(*stopped, pid);
     EXPECT_FALSE(process_exists(pid));
     EXPECT_FALSE(fs::exists(spec.spice_socket));
+    EXPECT_FALSE(fs::exists(spec.vnc_socket));
     EXPECT_FALSE(stop_leftover_qemu(spec).has_value());
 }
 
