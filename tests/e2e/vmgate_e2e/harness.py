@@ -500,6 +500,22 @@ def spice_listener(port, vm=None, tls=True, auth=None, sni_suffix=None):
     return listener
 
 
+def vnc_listener(port, vm=None, auth=None, sni_suffix=None):
+    """One [[listener]] table for a VNC listener (VeNCrypt, always TLS) on 127.0.0.1:port routed
+    to `vm`, or, with sni_suffix, a `route = "sni"` listener. `auth`: the ordered subset of
+    ["password", "sasl", "ticket", "certificate"] it offers (X509Plain, X509SASL, X509Vnc,
+    X509None); None leaves vmgate's default (password, sasl, ticket)."""
+    listener = {"protocol": "vnc", "address": "127.0.0.1:%d" % port, "tls": True}
+    if sni_suffix is not None:
+        listener["route"] = "sni"
+        listener["sni_suffix"] = sni_suffix
+    if vm is not None:
+        listener["vm"] = vm
+    if auth is not None:
+        listener["auth"] = list(auth)
+    return listener
+
+
 def vm_entry(name, upstream, users=(), password_file=None, **extra):
     """One [[vm]] table; `users` becomes a single [[vm.allow]] rule (none: nobody may connect)."""
     vm = {"name": name, "spice": upstream}
@@ -511,8 +527,22 @@ def vm_entry(name, upstream, users=(), password_file=None, **extra):
     return vm
 
 
-def gateway_config(pki, listeners, vms, sasl=None, gateway=None):
+def vnc_vm_entry(name, upstream, users=(), password_file=None, **extra):
+    """One [[vm]] table with a VNC upstream only (`vnc = upstream`, e.g. QemuVnc.upstream);
+    otherwise as vm_entry (`spice = ...` in `extra` gives it a SPICE console as well)."""
+    vm = {"name": name, "vnc": upstream}
+    if password_file:
+        vm["password_file"] = password_file
+    vm.update(extra)
+    if users:
+        vm["allow"] = [{"users": list(users)}]
+    return vm
+
+
+def gateway_config(pki, listeners, vms, sasl=None, gateway=None, tls=None):
+    """A vmgate configuration dict; `tls`: extra [tls] keys (client_ca, client_cert, ...)."""
     config = {"gateway": dict(gateway or {}), "tls": {"cert": pki.cert, "key": pki.key}}
+    config["tls"].update(tls or {})
     if sasl is not None:
         config["sasl"] = dict(sasl)
     config["listener"] = list(listeners)
@@ -541,9 +571,12 @@ def require_vmgate():
     return path
 
 
-def vmgate_ticket(config, user, vm, ttl="60s"):
-    """`vmgate ticket --config FILE --user U --vm V --ttl TTL` -> the ticket (stdout, stripped)."""
+def vmgate_ticket(config, user, vm, ttl="60s", protocol=None):
+    """`vmgate ticket --config FILE --user U --vm V --ttl TTL [--protocol P]` -> the ticket
+    (stdout, stripped). protocol "vnc": an 8-character ticket for VNC auth (X509Vnc)."""
     argv = [require_vmgate(), "ticket", "--config", config, "--user", user, "--vm", vm, "--ttl", ttl]
+    if protocol is not None:
+        argv += ["--protocol", protocol]
     res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     if res.returncode != 0:
         raise RuntimeError("vmgate ticket failed (rc %d): %s\nstdout: %s\nstderr: %s" % (
@@ -623,8 +656,8 @@ class Gateway:
         return False
 
     # ---- CLI ---------------------------------------------------------------------------------
-    def ticket(self, user, vm, ttl="60s"):
-        return vmgate_ticket(self.config_path, user, vm, ttl)
+    def ticket(self, user, vm, ttl="60s", protocol=None):
+        return vmgate_ticket(self.config_path, user, vm, ttl, protocol)
 
     # ---- logs --------------------------------------------------------------------------------
     def log_tail(self, lines=LOG_TAIL_LINES):
