@@ -357,7 +357,10 @@ nlohmann::json Gateway::State::issue_ticket(const nlohmann::json& request) {
     const auto protocol = vnc ? core::Protocol::vnc : core::Protocol::spice;
     if (!any_tls_listener(generation->config, core::AuthMethod::ticket, protocol))
         return {{"ok", false}, {"error", "no " + protocol_name + " listener offers tickets (auth = [\"ticket\"])"}};
-    const core::Identity who = core::Identity::parse(user);  // the store marks it "ticket"
+    // A bare name is the default realm's user, as a SASL login or a certificate makes it: the
+    // ticket's sessions are then the same principal's for seats and session binding.
+    core::Identity who = core::Identity::parse(user);  // the store marks it "ticket"
+    if (who.realm.empty()) who.realm = generation->default_realm;
     const std::string secret = tickets.issue(who, vm_name, ttl, std::chrono::steady_clock::now(),
                                              vnc ? auth::TicketStore::Protocol::vnc : auth::TicketStore::Protocol::spice);
     audit_log->record("ticket_issued", {{"user", who.user}, {"realm", who.realm}, {"vm", vm_name},
