@@ -15,8 +15,19 @@ It speaks the handshake as rfb-protocol.md describes it (all integers big-endian
     -> u8 shared flag (ClientInit); <- ServerInit: u16 w, u16 h, 16-byte pixel format,
        u32 name length, name                                                            (5)
 
+    SASL:     <- u32 len, mechlist; -> u32 len, mechname; -> u32 len, data (+NUL);
+              <- u32 len, data (+NUL), u8 complete; (-> STEP ...) <- SecurityResult           (4.2)
+    data phase: -> FramebufferUpdateRequest (type 3); <- FramebufferUpdate (type 0)       (5)
+
 Every read has a deadline and reports a closed connection instead of hanging: the read_* methods
 raise AssertionError with what did arrive, the *_or_none ones return None on EOF/reset.
+
+TLS: start_tls() wraps the socket in Python's ssl.SSLSocket. start_tls(memory_bio=True) runs TLS
+through ssl.MemoryBIO instead (MemoryBioTls), which can also do what an SSLSocket cannot: stop
+after the ClientHello (a stalled handshake), and half-close the TCP connection (half_close(): FIN,
+no close_notify) while still reading and decrypting what the server sends afterwards.
+client_hello() gives the bytes of a ClientHello without any connection (to send them where no
+TLS is expected, or too early).
 """
 
 import socket
@@ -41,6 +52,12 @@ VENCRYPT_ANON_TLS = (VENCRYPT_TLSNONE, VENCRYPT_TLSVNC, VENCRYPT_TLSPLAIN, VENCR
 
 RESULT_OK, RESULT_FAILED, RESULT_TOO_MANY = 0, 1, 2
 
+VENCRYPT_VERSION_OK = 0   # rfb-protocol.md 3.1 row 3: 0 = OK (non-zero refuses)
+VENCRYPT_ACK_OK = 1       # 3.1 row 7: 1 = accepted (QEMU answers 0 to a subtype it did not offer)
+
+MSG_FRAMEBUFFER_UPDATE = 0           # server -> client
+MSG_FRAMEBUFFER_UPDATE_REQUEST = 3   # client -> server
+
 
 def _mirror_bits(byte):
     return int("{:08b}".format(byte)[::-1], 2)
@@ -59,6 +76,130 @@ def vnc_auth_response(password, challenge):
     key = bytes(_mirror_bits(b) for b in password[:8].ljust(8, b"\0"))
     encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()  # K1 = K2 = K3 is single DES
     return encryptor.update(bytes(challenge)) + encryptor.finalize()
+
+
+def tls_client_context(ca_file=None, verify=True, client_cert=None, client_key=None):
+    """An ssl.SSLContext for the client side of a VeNCrypt X509 subtype. verify=False skips the
+    certificate and name checks (for tests about what comes after the handshake)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        ctx.load_verify_locations(cafile=ca_file)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        ctx.load_cert_chain(client_cert, client_key)
+    return ctx
+
+
+def client_hello(server_hostname="localhost"):
+    """The bytes of a TLS ClientHello (what a TLS client sends first), made without a connection."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_records(data):
+    """Split bytes into TLS records: [(content type, version, payload)]. AssertionError if the
+    bytes are not a sequence of whole TLS records (e.g. cleartext where TLS was expected)."""
+    records = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 5:
+            raise AssertionError("truncated TLS record header at %d: %r" % (pos, data[pos:pos + 16]))
+        content_type, version, length = struct.unpack(">BHH", data[pos:pos + 5])
+        if content_type not in (20, 21, 22, 23) or version >> 8 != 3 or len(data) - pos - 5 < length:
+            raise AssertionError("not a TLS record at %d: %r" % (pos, data[pos:pos + 16]))
+        records.append((content_type, version, data[pos + 5:pos + 5 + length]))
+        pos += 5 + length
+    return records
+
+
+class MemoryBioTls:
+    """The client side of TLS on a connected socket, run through ssl.MemoryBIO. Socket-like
+    (sendall, recv, settimeout, gettimeout, getsockname, shutdown, close), so RawRfb and
+    harness.recv_until_eof use it as they use a socket. Unlike ssl.SSLSocket it can
+      * start the handshake and stop after the ClientHello (send_client_hello()),
+      * half-close: shutdown(SHUT_WR) sends a TCP FIN without close_notify, and recv() still
+        decrypts what the server sends afterwards (b"" after its close_notify; an
+        ssl.SSLEOFError, which harness.recv_until_eof counts as EOF, after a bare TCP close).
+    `raw` is the underlying socket."""
+
+    def __init__(self, sock, context, server_hostname="localhost"):
+        self.raw = sock
+        self.timeout = sock.gettimeout()
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=server_hostname)
+
+    def _flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _fill(self):
+        """One read from the socket into the TLS engine (socket.timeout propagates)."""
+        self.raw.settimeout(self.timeout)
+        data = self.raw.recv(65536)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+
+    def client_hello(self):
+        """Start the handshake and return the ClientHello without sending it."""
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return self.outgoing.read()
+
+    def send_client_hello(self):
+        self.raw.sendall(self.client_hello())
+
+    def do_handshake(self):
+        """Run (or finish) the handshake; ssl.SSLError on failure, socket.timeout if stuck."""
+        while True:
+            try:
+                self.tls.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+
+    def sendall(self, data):
+        self.tls.write(data)
+        self._flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+            except ssl.SSLZeroReturnError:  # close_notify
+                return b""
+
+    def settimeout(self, timeout):
+        self.timeout = timeout
+
+    def gettimeout(self):
+        return self.timeout
+
+    def getsockname(self):
+        return self.raw.getsockname()
+
+    def shutdown(self, how):
+        self.raw.shutdown(how)
+
+    def close(self):
+        self.raw.close()
 
 
 class SecurityResult:
@@ -91,9 +232,11 @@ class ServerInit:
 
 
 class RawRfb(h.RawSocket):
-    """One RFB connection to a unix socket or host:port. Use as a context manager (closes it)."""
+    """One RFB connection to a unix socket or host:port. Use as a context manager (closes it).
+    `source`: the local address to connect from (e.g. "127.0.0.2", another loopback address,
+    for per-source limits)."""
 
-    def __init__(self, unix=None, port=None, host="127.0.0.1", timeout=8.0):
+    def __init__(self, unix=None, port=None, host="127.0.0.1", timeout=8.0, source=None):
         self.timeout = timeout
         if unix:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -101,9 +244,17 @@ class RawRfb(h.RawSocket):
             self.sock.connect(unix)
             self.local_port = None
         else:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
+            self.sock = socket.create_connection((host, port), timeout=timeout,
+                                                 source_address=(source, 0) if source else None)
             self.local_port = self.sock.getsockname()[1]  # to find this connection in audit records
         self.server_version = None
+
+    def half_close(self):
+        """Send FIN (no more client bytes) but keep reading: what the server sends after it sees
+        the end. Under TLS only with start_tls(memory_bio=True) (no close_notify is sent)."""
+        if isinstance(self.sock, ssl.SSLSocket):
+            raise TypeError("ssl.SSLSocket cannot half-close; use start_tls(memory_bio=True)")
+        self.sock.shutdown(socket.SHUT_WR)
 
     # ---- low level ---------------------------------------------------------------------------
     def read_u8(self):
@@ -232,25 +383,86 @@ class RawRfb(h.RawSocket):
         return None if ack is None else ack[0]
 
     def start_tls(self, ca_file=None, server_hostname="localhost", client_cert=None, client_key=None,
-                  verify=True):
+                  verify=True, memory_bio=False, handshake=True):
         """Switch this connection to TLS (after an accepted X509 subtype). verify=False skips the
-        certificate and name checks (for tests about what comes after the handshake)."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if verify:
-            ctx.load_verify_locations(cafile=ca_file)
+        certificate and name checks (for tests about what comes after the handshake).
+        memory_bio=True: TLS through MemoryBioTls (half_close() possible); with handshake=False
+        it only sends the ClientHello and leaves the handshake there (self.sock.do_handshake()
+        finishes it)."""
+        ctx = tls_client_context(ca_file, verify, client_cert, client_key)
+        if not memory_bio:
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+            return self.sock
+        tls = MemoryBioTls(self.sock, ctx, server_hostname)
+        self.sock = tls
+        if handshake:
+            tls.do_handshake()
         else:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if client_cert:
-            ctx.load_cert_chain(client_cert, client_key)
-        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
-        return self.sock
+            tls.send_client_hello()
+        return tls
+
+    def vencrypt_x509(self, subtype, ca_file=None, version=RFB_38, **tls_kw):
+        """The whole way into an X509 VeNCrypt subtype: version, type 19, VeNCrypt 0.2, the
+        subtype, its ack, TLS (start_tls keywords). AssertionError on any other answer. Returns
+        the offered subtypes."""
+        self.read_version()
+        self.send_version(version)
+        types, reason = self.read_security_types()
+        if SEC_VENCRYPT not in types:
+            raise AssertionError("VeNCrypt not offered: %r %r" % (types, reason))
+        self.choose(SEC_VENCRYPT)
+        server, status = self.vencrypt_start()
+        if status != VENCRYPT_VERSION_OK:
+            raise AssertionError("VeNCrypt version %r, status %r" % (server, status))
+        subtypes = self.read_vencrypt_subtypes()
+        ack = self.choose_subtype(subtype, read_ack=True)
+        if ack != VENCRYPT_ACK_OK:
+            raise AssertionError("VeNCrypt subtype %d of %r: ack %r" % (subtype, subtypes, ack))
+        self.start_tls(ca_file, **tls_kw)
+        return subtypes
 
     def plain_auth(self, username, password):
         """VeNCrypt Plain credentials (then read_security_result())."""
         user = username.encode() if isinstance(username, str) else username
         pw = password.encode() if isinstance(password, str) else password
         self.send(struct.pack(">II", len(user), len(pw)) + user + pw)
+
+    # ---- SASL (rfb-protocol.md 4.2) -------------------------------------------------------------
+    @staticmethod
+    def sasl_data(data):
+        """SASL framing of client data: None -> u32 0; bytes -> u32 len+1, the bytes, a NUL."""
+        if data is None:
+            return struct.pack(">I", 0)
+        if isinstance(data, str):
+            data = data.encode()
+        return struct.pack(">I", len(data) + 1) + data + b"\0"
+
+    def read_sasl_mechlist(self):
+        """The server's mechanism list as a list of names."""
+        length = self.read_u32()
+        if length > 4096:
+            raise AssertionError("SASL mechlist length %d is not plausible" % length)
+        return self.read_exact(length).decode().split(",")
+
+    def sasl_start(self, mechanism, data=None):
+        """The START message: mechanism name, then client data (see sasl_data)."""
+        name = mechanism.encode() if isinstance(mechanism, str) else mechanism
+        self.send(struct.pack(">I", len(name)) + name + self.sasl_data(data))
+
+    def sasl_step(self, data=None):
+        self.send(self.sasl_data(data))
+
+    def read_sasl_server_data(self):
+        """(data without its NUL or None for length 0, complete byte)."""
+        length = self.read_u32()
+        if length > 1 << 20:
+            raise AssertionError("SASL server data length %d is not plausible" % length)
+        data = self.read_exact(length) if length else None
+        if data is not None:
+            if data[-1:] != b"\0":
+                raise AssertionError("SASL server data without its NUL: %r" % data)
+            data = data[:-1]
+        return data, self.read_u8()
 
     # ---- initialisation ------------------------------------------------------------------------
     def client_init(self, shared=True):
@@ -275,3 +487,16 @@ class RawRfb(h.RawSocket):
         if result.status != RESULT_OK:
             raise AssertionError("SecurityResult for None: %r" % result)
         return self.client_init(shared)
+
+    # ---- data phase ----------------------------------------------------------------------------
+    def framebuffer_update_request(self, x=0, y=0, width=1, height=1, incremental=False):
+        self.send(struct.pack(">BBHHHH", MSG_FRAMEBUFFER_UPDATE_REQUEST, 1 if incremental else 0,
+                              x, y, width, height))
+
+    def read_framebuffer_update_header(self):
+        """The message type byte (0 = FramebufferUpdate), the padding, the rectangle count:
+        returns the count. AssertionError for another message type."""
+        message_type, _, count = struct.unpack(">BBH", self.read_exact(4))
+        if message_type != MSG_FRAMEBUFFER_UPDATE:
+            raise AssertionError("expected FramebufferUpdate, got message type %d" % message_type)
+        return count
