@@ -532,5 +532,50 @@ class VncGateway(h.VncHarnessMixin, h.E2ETestCase):
                            certificate_cn="alice")
 
 
+class VncGatewayTcpUpstream(h.VncHarnessMixin, h.E2ETestCase):
+    """A VM whose VNC server listens on loopback TCP with a display password (`password=on`):
+    vmgate answers QEMU's VNC authentication with the VM's password_file, read at every
+    connection, and only after the client was authorized."""
+
+    QEMU_PASSWORD = "qemu-Vnc"  # 8 characters: all VNC authentication uses
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        h.require_private_mounts()
+        pki = cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        sasldb = h.make_sasldb(os.path.join(cls.tmp, "sasldb2"), PASSWORDS, appname="vnc")
+        cls.qemu = cls.start_vnc_qemu("tcpvm", tcp_port=h.free_port(), password=cls.QEMU_PASSWORD)
+        cls.password_file = h.write_secret(os.path.join(cls.tmp, "tcpvm.pass"), cls.QEMU_PASSWORD + "\n")
+        vm = h.vnc_vm_entry("tcpvm", cls.qemu.upstream, users=["alice"], password_file=cls.password_file)
+        cls.port = h.free_port()
+        cls.gw = cls.start_gateway(h.gateway_config(pki, [h.vnc_listener(cls.port, "tcpvm")], [vm],
+                                                    sasl={"sasldb": sasldb}))
+
+    def connect(self):
+        return self.vnc_client(host="localhost", port=self.port, ca_file=self.pki.ca_cert, username="alice",
+                               password=PASSWORDS["alice"])
+
+    def test_password_file_answers_qemus_vnc_authentication(self):
+        self.assertTrue(self.qemu.upstream.startswith("tcp:127.0.0.1:"), self.qemu.upstream)
+        mark = self.gw.audit_mark()
+        r = self.connect()
+        self.assertVncClient(r, 0, "through vmgate to a password-protected QEMU")
+        self.assertEqual(r.name, "QEMU (tcpvm)", r)
+        opened = self.gw.wait_audit("channel_open", since=mark)
+        self.assertEqual((opened[0].get("vm"), opened[0].get("user")), ("tcpvm", "alice"), opened)
+
+    def test_wrong_password_file_is_a_refusal_with_qemus_reason(self):
+        h.write_secret(self.password_file, "wrong-pw\n")
+        self.addCleanup(h.write_secret, self.password_file, self.QEMU_PASSWORD + "\n")
+        mark = self.gw.audit_mark()
+        r = self.connect()
+        self.assertVncClient(r, vc.RC_AUTH, "QEMU refuses vmgate's password")
+        self.assertTrue(str(r.reason).startswith("the display of tcpvm refused the gateway: "), r)
+        close = self.gw.wait_audit("close", since=mark, timeout=8.0)
+        self.assertEqual(close[0].get("reason"), r.reason, close)
+        self.assertEqual(self.gw.audit_events("channel_open", since=mark), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
