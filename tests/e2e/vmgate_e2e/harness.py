@@ -486,10 +486,8 @@ def to_toml(doc):
 # vmgate
 # ---------------------------------------------------------------------------------------------
 
-def spice_listener(port, vm=None, tls=True, auth=None, sni_suffix=None):
-    """One [[listener]] table for a SPICE listener on 127.0.0.1:port routed to `vm`, or, with
-    sni_suffix, a `route = "sni"` listener (the VM is the first label of the TLS server name)."""
-    listener = {"protocol": "spice", "address": "127.0.0.1:%d" % port, "tls": tls}
+def _listener(protocol, port, vm, tls, auth, sni_suffix):
+    listener = {"protocol": protocol, "address": "127.0.0.1:%d" % port, "tls": tls}
     if sni_suffix is not None:
         listener["route"] = "sni"
         listener["sni_suffix"] = sni_suffix
@@ -498,6 +496,12 @@ def spice_listener(port, vm=None, tls=True, auth=None, sni_suffix=None):
     if auth is not None:
         listener["auth"] = list(auth)
     return listener
+
+
+def spice_listener(port, vm=None, tls=True, auth=None, sni_suffix=None):
+    """One [[listener]] table for a SPICE listener on 127.0.0.1:port routed to `vm`, or, with
+    sni_suffix, a `route = "sni"` listener (the VM is the first label of the TLS server name)."""
+    return _listener("spice", port, vm, tls, auth, sni_suffix)
 
 
 def vnc_listener(port, vm=None, auth=None, sni_suffix=None):
@@ -505,38 +509,28 @@ def vnc_listener(port, vm=None, auth=None, sni_suffix=None):
     to `vm`, or, with sni_suffix, a `route = "sni"` listener. `auth`: the ordered subset of
     ["password", "sasl", "ticket", "certificate"] it offers (X509Plain, X509SASL, X509Vnc,
     X509None); None leaves vmgate's default (password, sasl, ticket)."""
-    listener = {"protocol": "vnc", "address": "127.0.0.1:%d" % port, "tls": True}
-    if sni_suffix is not None:
-        listener["route"] = "sni"
-        listener["sni_suffix"] = sni_suffix
-    if vm is not None:
-        listener["vm"] = vm
-    if auth is not None:
-        listener["auth"] = list(auth)
-    return listener
+    return _listener("vnc", port, vm, True, auth, sni_suffix)
 
 
-def vm_entry(name, upstream, users=(), password_file=None, **extra):
-    """One [[vm]] table; `users` becomes a single [[vm.allow]] rule (none: nobody may connect)."""
-    vm = {"name": name, "spice": upstream}
+def _vm(name, console, upstream, users, password_file, extra):
+    vm = {"name": name, console: upstream}
     if password_file:
         vm["password_file"] = password_file
     vm.update(extra)
     if users:
         vm["allow"] = [{"users": list(users)}]
     return vm
+
+
+def vm_entry(name, upstream, users=(), password_file=None, **extra):
+    """One [[vm]] table; `users` becomes a single [[vm.allow]] rule (none: nobody may connect)."""
+    return _vm(name, "spice", upstream, users, password_file, extra)
 
 
 def vnc_vm_entry(name, upstream, users=(), password_file=None, **extra):
     """One [[vm]] table with a VNC upstream only (`vnc = upstream`, e.g. QemuVnc.upstream);
     otherwise as vm_entry (`spice = ...` in `extra` gives it a SPICE console as well)."""
-    vm = {"name": name, "vnc": upstream}
-    if password_file:
-        vm["password_file"] = password_file
-    vm.update(extra)
-    if users:
-        vm["allow"] = [{"users": list(users)}]
-    return vm
+    return _vm(name, "vnc", upstream, users, password_file, extra)
 
 
 def gateway_config(pki, listeners, vms, sasl=None, gateway=None, tls=None):
