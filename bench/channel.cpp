@@ -113,15 +113,21 @@ TlsClientContext::~TlsClientContext() { SSL_CTX_free(ctx_); }
 // ---- Channel ---------------------------------------------------------------------------------
 
 Channel Channel::connect(const Target& target) {
-    Channel channel(target.endpoint.connect(), nullptr);
-    if (!target.tls) return channel;
-    channel.ssl_ = SSL_new(target.tls->native());
-    if (!channel.ssl_) throw openssl_failure("SSL_new");
-    SSL_set_fd(channel.ssl_, channel.fd_);
-    const std::string& host = target.endpoint.host();
-    if (!host.empty()) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(channel.ssl_), host.c_str());
-    if (SSL_connect(channel.ssl_) != 1) throw openssl_failure("TLS handshake with " + host);
+    Channel channel = open(target.endpoint);
+    if (target.tls) channel.start_tls(target);
     return channel;
+}
+
+Channel Channel::open(const Endpoint& endpoint) { return Channel(endpoint.connect(), nullptr); }
+
+void Channel::start_tls(const Target& target) {
+    if (!target.tls) throw std::invalid_argument("TLS needs --tls and --ca");
+    ssl_ = SSL_new(target.tls->native());
+    if (!ssl_) throw openssl_failure("SSL_new");
+    SSL_set_fd(ssl_, fd_);
+    const std::string& host = target.endpoint.host();
+    if (!host.empty()) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
+    if (SSL_connect(ssl_) != 1) throw openssl_failure("TLS handshake with " + host);
 }
 
 Channel::Channel(Channel&& other) noexcept

@@ -1,6 +1,6 @@
 // The client side of one benchmark connection: plain or TLS, over TCP or a unix socket, with
 // blocking I/O (each load pattern runs its connections on threads of its own), and the SPICE
-// login a spice-gtk client performs in front of the data phase.
+// login a spice-gtk client performs in front of the data phase (VNC's: vnc_login.hpp).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -58,7 +58,12 @@ struct TlsParameters {
 
 class Channel {
 public:
-    static Channel connect(const Target& target);  // TCP/unix connect, then the TLS handshake
+    static Channel connect(const Target& target);  // open(), then start_tls() if target.tls
+    static Channel open(const Endpoint& endpoint);  // the TCP/unix connect only
+
+    // The TLS client handshake on this connection: at once (connect) or where the protocol
+    // switches to TLS (VeNCrypt, after the subtype's ack). target.tls must be set.
+    void start_tls(const Target& target);
 
     Channel(Channel&& other) noexcept;
     Channel& operator=(Channel&& other) noexcept;

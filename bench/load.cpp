@@ -26,7 +26,9 @@ constexpr double bytes_per_mib = 1024.0 * 1024.0;
 // Round trips before timing starts: page faults, lazy allocations and CPU frequency settle.
 constexpr std::size_t warmup_round_trips = 200;
 
-const std::array<std::uint8_t, ping_size> ping_message = make_ping();
+using Ping = std::array<std::uint8_t, ping_size>;
+const Ping spice_ping = make_ping();
+const Ping rfb_ping = rfb::make_ping();
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -37,18 +39,52 @@ nlohmann::json tls_json(const TlsParameters& tls) {
     return {{"version", tls.version}, {"cipher", tls.cipher}, {"group", tls.group}};
 }
 
-// A channel in its data phase: connected, TLS done, and logged in when there is a ticket.
-Channel open_stream(const Target& target, const std::string& ticket) {
+// A channel in its data phase: connected, TLS done, and logged in when the login says so.
+Channel open_stream(const Target& target, const Login& login) {
+    if (login.vnc) return vnc_connect(target, *login.vnc);
     Channel channel = Channel::connect(target);
-    if (!ticket.empty()) spice_main_login(channel, ticket);
+    if (!login.spice_ticket.empty()) spice_main_login(channel, login.spice_ticket);
     return channel;
 }
 
-void ping(Channel& channel) {
-    channel.write_all(ping_message);
-    std::array<std::uint8_t, ping_size> echo{};
+void ping(Channel& channel, const Ping& message) {
+    channel.write_all(message);
+    Ping echo{};
     channel.read_exact(echo);
-    if (echo != ping_message) throw std::runtime_error("the echo differs from the ping");
+    if (echo != message) throw std::runtime_error("the echo differs from the ping");
+}
+
+// The bulk stream as it is: the byte count, then the bytes in large writes.
+void send_bulk(Channel& channel, std::uint64_t bytes) {
+    const std::vector<std::uint8_t> chunk(bulk_write_size, 0x5a);  // AES-GCM costs the same for any content
+    channel.write_all(bulk_header(bytes));
+    for (std::uint64_t left = bytes; left > 0;) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+        channel.write_all(std::span(chunk).first(n));
+        left -= n;
+    }
+}
+
+// The same stream in ClientCutText texts: the count in a message of its own, then one message
+// per write, of the same size as send_bulk's writes.
+void send_bulk_rfb(Channel& channel, std::uint64_t bytes) {
+    static_assert(bulk_write_size - rfb::cut_text_header_size <= vnc::max_client_cut_text_len);  // vmgate refuses more
+    channel.write_all(rfb::client_cut_text(bulk_header(bytes)));
+    std::vector<std::uint8_t> message(bulk_write_size, 0x5a);
+    for (std::uint64_t left = bytes; left > 0;) {
+        const auto n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(left, bulk_write_size - rfb::cut_text_header_size));
+        const auto header = rfb::client_cut_text_header(n);
+        std::copy(header.begin(), header.end(), message.begin());
+        channel.write_all(std::span(message).first(header.size() + n));
+        left -= n;
+    }
+}
+
+void expect_ack(Channel& channel, const std::vector<std::uint8_t>& expected) {
+    std::vector<std::uint8_t> ack(expected.size());
+    channel.read_exact(ack);
+    if (ack != expected) throw std::runtime_error("the sink's acknowledgement is malformed");
 }
 
 // Nearest-rank percentile of sorted samples.
@@ -96,36 +132,29 @@ void wait_for_stdin_eof() {
 
 }  // namespace
 
-nlohmann::json run_bulk(const Target& target, const std::string& ticket, std::uint64_t bytes) {
-    Channel channel = open_stream(target, ticket);
-    const std::vector<std::uint8_t> chunk(bulk_write_size, 0x5a);  // AES-GCM costs the same for any content
+nlohmann::json run_bulk(const Target& target, const Login& login, std::uint64_t bytes) {
+    Channel channel = open_stream(target, login);
     const auto start = Clock::now();
-    channel.write_all(bulk_header(bytes));
-    for (std::uint64_t left = bytes; left > 0;) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
-        channel.write_all(std::span(chunk).first(n));
-        left -= n;
-    }
-    std::array<std::uint8_t, bulk_ack_size> ack{};
-    channel.read_exact(ack);
+    if (login.vnc) send_bulk_rfb(channel, bytes);
+    else send_bulk(channel, bytes);
+    expect_ack(channel, login.vnc ? rfb::bulk_ack() : bulk_ack());
     const double seconds = seconds_since(start);
-    if (const auto expected = bulk_ack(); !std::equal(ack.begin(), ack.end(), expected.begin()))
-        throw std::runtime_error("the sink's acknowledgement is malformed");
     return {{"bytes", bytes},
             {"seconds", seconds},
             {"mib_per_s", static_cast<double>(bytes) / bytes_per_mib / seconds},
             {"tls", tls_json(channel.tls_parameters())}};
 }
 
-nlohmann::json run_pingpong(const Target& target, const std::string& ticket, std::size_t count) {
+nlohmann::json run_pingpong(const Target& target, const Login& login, std::size_t count) {
     if (count == 0) throw std::invalid_argument("--count must be positive");
-    Channel channel = open_stream(target, ticket);
-    for (std::size_t i = 0; i < warmup_round_trips; ++i) ping(channel);
+    Channel channel = open_stream(target, login);
+    const Ping& message = login.vnc ? rfb_ping : spice_ping;
+    for (std::size_t i = 0; i < warmup_round_trips; ++i) ping(channel, message);
     std::vector<double> micros;
     micros.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
         const auto start = Clock::now();
-        ping(channel);
+        ping(channel, message);
         micros.push_back(seconds_since(start) * 1e6);
     }
     std::sort(micros.begin(), micros.end());
@@ -151,7 +180,7 @@ nlohmann::json run_handshakes(const Target& target, const std::vector<std::strin
             if (!tickets.empty() && i >= tickets.size()) return;
             try {
                 Channel channel = Channel::connect(target);
-                if (tickets.empty()) ping(channel); else spice_main_login(channel, tickets[i]);
+                if (tickets.empty()) ping(channel, spice_ping); else spice_main_login(channel, tickets[i]);
                 ++completed;
                 const std::lock_guard lock(tls_mutex);
                 if (tls.version.empty()) tls = channel.tls_parameters();
@@ -179,7 +208,7 @@ nlohmann::json run_idle(const Target& target, const std::string& ticket, std::si
     if (!ticket.empty() && channels > 0) {  // display channels join the main channel's session
         Channel main = Channel::connect(target);
         session_id = spice_main_login(main, ticket);
-        ping(main);
+        ping(main, spice_ping);
         open[0] = std::move(main);
         first_secondary = 1;
     }
@@ -190,7 +219,7 @@ nlohmann::json run_idle(const Target& target, const std::string& ticket, std::si
             try {
                 Channel channel = Channel::connect(target);
                 if (!ticket.empty()) spice_display_login(channel, ticket, session_id);
-                ping(channel);
+                ping(channel, spice_ping);
                 open[i] = std::move(channel);
             } catch (const std::exception& e) {
                 failures.record(e);

@@ -11,6 +11,11 @@ TLS 1.3. Each measurement gets a freshly started terminator, so no test inherits
   (b) pingpong   64-byte round trips on one channel: median and p99 latency
   (c) handshakes new channels per second (vmgate: each a full SPICE login with its own ticket)
   (d) idle       terminator RSS per idle channel: (RSS_N - RSS_0) / N
+  bulk-vnc, pingpong-vnc
+                 (a) and (b) as VNC clients: the sink plays QEMU's RFB side for every peer; vmgate
+                 logs the client in with VeNCrypt (X509Plain against a sasldb, or X509Vnc with a
+                 ticket: --vnc-auth), the others pass the sink's RFB None handshake through; the
+                 client's data travels in ClientCutText messages on every path
 
 Prints a Markdown table (vmgate's ratio to each peer in the last columns) and writes every figure
 to bench/results-latest.json. Builds nothing: expects vmgate_bench next to the vmgate binary.
@@ -20,6 +25,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import platform
@@ -58,7 +64,11 @@ class Sizes:
 FULL = Sizes(GIB, 20000, 5.0, (1000, 10000))
 QUICK = Sizes(64 * MIB, 2000, 3.0, (100, 1000))
 PEERS = ("direct", "stunnel", "haproxy", "vmgate")
-TESTS = ("bulk", "pingpong", "handshakes", "idle")
+VNC_SUFFIX = "-vnc"
+TESTS = ("bulk", "pingpong", "handshakes", "idle", "bulk" + VNC_SUFFIX, "pingpong" + VNC_SUFFIX)
+# The one user vmgate lets in: tickets are issued to it, and for VNC X509Plain it is in the sasldb.
+BENCH_USER = "bench"
+BENCH_PASSWORD = "bench-password"
 
 
 def log(message):
@@ -188,16 +198,22 @@ def make_pki(directory):
 
 # ---- peers ----------------------------------------------------------------------------------
 
+def no_login():
+    return []
+
+
 @dataclasses.dataclass
 class Service:
     """A running path to a sink, as a client sees it."""
     pid: int = None                # the terminator whose CPU and memory are measured
     connect: str = ""
     tls: bool = False
-    tickets: object = None         # n -> [ticket]: SPICE login needed (vmgate)
+    vnc: bool = False              # the client speaks RFB (the tests ending in VNC_SUFFIX)
+    tickets: object = None         # n -> [ticket]: vmgate's one-time tickets (handshake test)
+    login: object = no_login       # () -> client args for one channel's login (vmgate)
 
     def client_args(self, ca):
-        return ["--connect", self.connect] + (["--tls", "--ca", ca] if self.tls else [])
+        return ["--connect", self.connect] + (["--tls", "--ca", ca] if self.tls else []) + ["--vnc"] * self.vnc
 
 
 class Bench:
@@ -210,28 +226,35 @@ class Bench:
         self.cert = os.path.join(work, "cert.pem")
         self.key = os.path.join(work, "key.pem")
         self.sinks = {}
+        self.sasldb = None
 
-    # Sinks: one per (SPICE or not, echo or bulk); the terminators come and go in front of them.
-    def start_sinks(self, spice_wanted):
-        for spice in (False, True) if spice_wanted else (False,):
-            for echo in (False, True):
-                name = f"sink-{'spice-' if spice else ''}{'echo' if echo else 'bulk'}"
-                path = os.path.join(self.work, name + ".sock")
-                argv = [self.args.bench_tool, "sink", "--unix", path] + ["--spice"] * spice + ["--echo"] * echo
-                proc = self.processes.start(name, argv)
-                wait_until(lambda: os.path.exists(path) and accepts(socket.AF_UNIX, path), proc, self.processes, name)
-                self.sinks[(spice, echo)] = path
+    def sink(self, protocol, echo):
+        """The sink for (raw|spice|rfb, echo or bulk), started on first use and kept: the
+        terminators come and go in front of it."""
+        if (protocol, echo) not in self.sinks:
+            name = f"sink-{protocol}-{'echo' if echo else 'bulk'}"
+            path = os.path.join(self.work, name + ".sock")
+            argv = [self.args.bench_tool, "sink", "--unix", path, "--protocol", protocol] + ["--echo"] * echo
+            proc = self.processes.start(name, argv)
+            wait_until(lambda: os.path.exists(path) and accepts(socket.AF_UNIX, path), proc, self.processes, name)
+            self.sinks[(protocol, echo)] = path
+        return self.sinks[(protocol, echo)]
 
     @contextlib.contextmanager
-    def serve(self, peer, echo):
+    def serve(self, peer, echo, vnc=False):
+        """A fresh start_PEER(sink, vnc) in front of its sink. Every peer of a VNC test reaches the
+        RFB sink; of a SPICE test only vmgate needs the SPICE link, the others get the data phase
+        at once."""
+        protocol = "rfb" if vnc else "spice" if peer == "vmgate" else "raw"
         start = getattr(self, "start_" + peer)
-        with start(self.sinks[(peer == "vmgate", echo)]) as service:
+        with start(self.sink(protocol, echo), vnc) as service:
+            service.vnc = vnc
             if service.pid:
                 settle(service.pid)
             yield service
 
     @contextlib.contextmanager
-    def start_direct(self, sink):
+    def start_direct(self, sink, vnc):
         yield Service(connect="unix:" + sink)
 
     @contextlib.contextmanager
@@ -244,7 +267,7 @@ class Bench:
             self.processes.stop(proc)
 
     @contextlib.contextmanager
-    def start_stunnel(self, sink):
+    def start_stunnel(self, sink, vnc):
         port = free_port()
         config = self.write("stunnel.conf", f"""\
 foreground = yes
@@ -262,7 +285,7 @@ key = {self.key}
             yield Service(proc.pid, f"127.0.0.1:{port}", True)
 
     @contextlib.contextmanager
-    def start_haproxy(self, sink):
+    def start_haproxy(self, sink, vnc):
         port = free_port()
         maxconn = (self.fd_limit - FD_RESERVE) // 2
         config = self.write("haproxy.cfg", f"""\
@@ -287,12 +310,15 @@ backend sink
             yield Service(proc.pid, f"127.0.0.1:{port}", True)
 
     @contextlib.contextmanager
-    def start_vmgate(self, sink):
+    def start_vmgate(self, sink, vnc):
         port = free_port()
         state = os.path.join(self.work, "vmgate")
         shutil.rmtree(state, ignore_errors=True)
         os.makedirs(state, mode=0o700)
         admin = os.path.join(state, "admin.sock")
+        protocol = "vnc" if vnc else "spice"
+        auth = self.args.vnc_auth if vnc else "ticket"
+        sasldb = self.bench_sasldb() if auth == "password" else os.path.join(state, "sasldb2")
         config = self.write("vmgate.toml", f"""\
 [gateway]
 state_dir = "{state}"
@@ -306,24 +332,45 @@ key = "{self.key}"
 
 [sasl]
 mech_list = ["PLAIN"]
-sasldb = "{state}/sasldb2"
+sasldb = "{sasldb}"
 
 [[listener]]
-protocol = "spice"
+protocol = "{protocol}"
 address = "127.0.0.1:{port}"
 tls = true
 vm = "sink"
-auth = ["ticket"]
+auth = ["{auth}"]
 
 [[vm]]
 name = "sink"
-spice = "unix:{sink}"
+{protocol} = "unix:{sink}"
   [[vm.allow]]
-  users = ["bench"]
+  users = ["{BENCH_USER}"]
 """)
         with self.terminator("vmgate", [self.args.vmgate, "serve", "--config", config], port) as proc:
             wait_until(lambda: os.path.exists(admin), proc, self.processes, "vmgate admin socket")
-            yield Service(proc.pid, f"127.0.0.1:{port}", True, lambda n: fetch_tickets(admin, n))
+            def tickets(n):
+                return fetch_tickets(admin, n, protocol)
+            yield Service(proc.pid, f"127.0.0.1:{port}", True, tickets=tickets, login=self.login(vnc, auth, tickets))
+
+    @staticmethod
+    def login(vnc, auth, tickets):
+        """How one client channel logs into vmgate: () -> vmgate_bench arguments."""
+        if not vnc:
+            return lambda: ["--spice-ticket", tickets(1)[0]]
+        if auth == "password":
+            return lambda: ["--vnc-user", BENCH_USER, "--vnc-password", BENCH_PASSWORD]
+        return lambda: ["--vnc-ticket", tickets(1)[0]]
+
+    def bench_sasldb(self):
+        """The sasldb behind VeNCrypt X509Plain: the bench user, made once by Cyrus' own tool
+        under vmgate's VNC service name."""
+        if not self.sasldb:
+            path = os.path.join(self.work, "sasldb2")
+            subprocess.run([self.args.saslpasswd2, "-c", "-p", "-f", path, "-a", "vnc", BENCH_USER],
+                           input=BENCH_PASSWORD.encode(), check=True, capture_output=True)
+            self.sasldb = path
+        return self.sasldb
 
     def write(self, name, text):
         path = os.path.join(self.work, name)
@@ -340,23 +387,19 @@ spice = "unix:{sink}"
             raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr.strip()}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    @staticmethod
-    def ticket_args(service):
-        return ["--spice-ticket", service.tickets(1)[0]] if service.tickets else []
-
-    def bulk(self, peer):
-        with self.serve(peer, echo=False) as service:
-            ticket = self.ticket_args(service)
+    def bulk(self, peer, vnc=False):
+        with self.serve(peer, echo=False, vnc=vnc) as service:
+            login = service.login()
             before = cpu_seconds(service.pid) if service.pid else None
-            result = self.client(service, "bulk", "--bytes", self.args.sizes.bulk_bytes, *ticket)
+            result = self.client(service, "bulk", "--bytes", self.args.sizes.bulk_bytes, *login)
             if service.pid:
                 used = cpu_seconds(service.pid) - before
                 result["cpu_s_per_gib"] = used / (self.args.sizes.bulk_bytes / GIB)
         return result
 
-    def pingpong(self, peer):
-        with self.serve(peer, echo=True) as service:
-            return self.client(service, "pingpong", "--count", self.args.sizes.round_trips, *self.ticket_args(service))
+    def pingpong(self, peer, vnc=False):
+        with self.serve(peer, echo=True, vnc=vnc) as service:
+            return self.client(service, "pingpong", "--count", self.args.sizes.round_trips, *service.login())
 
     def handshakes(self, peer):
         seconds = self.args.sizes.handshake_seconds
@@ -395,11 +438,11 @@ spice = "unix:{sink}"
         return results
 
     def idle_once(self, service, channels):
-        ticket = self.ticket_args(service)
+        login = service.login()
         settle(service.pid)
         rss_0 = rss_kib(service.pid)
         argv = [self.args.bench_tool, "idle", *service.client_args(self.ca), "--channels", str(channels),
-                "--concurrency", str(CLIENT_CONCURRENCY), "--hold", *ticket]
+                "--concurrency", str(CLIENT_CONCURRENCY), "--hold", *login]
         client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
         try:
@@ -432,9 +475,10 @@ def wait_for_line(proc, expected, timeout):
     raise RuntimeError(f"client not {expected} after {timeout} s")
 
 
-def fetch_tickets(admin_path, count):
+def fetch_tickets(admin_path, count, protocol):
     """One-time tickets from vmgate's admin socket: JSON lines, many requests per connection."""
-    request = json.dumps({"op": "ticket", "user": "bench", "vm": "sink", "ttl_seconds": 600}).encode() + b"\n"
+    request = json.dumps({"op": "ticket", "user": BENCH_USER, "vm": "sink", "ttl_seconds": 600,
+                          "protocol": protocol}).encode() + b"\n"
     tickets = []
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(admin_path)
@@ -482,7 +526,12 @@ def table(results, peers, sizes, fd_limit):
         ("(c) new channels per second ↑", "handshakes", "per_second"),
         ("(c) terminator CPU per new channel, ms ↓", "handshakes", "cpu_ms_per_handshake"),
         *idle_rows,
+        (f"(a) VNC bulk {sizes.bulk_bytes // MIB:,} MiB, MiB/s ↑", "bulk" + VNC_SUFFIX, "mib_per_s"),
+        ("(a) VNC terminator CPU, s per GiB ↓", "bulk" + VNC_SUFFIX, "cpu_s_per_gib"),
+        (f"(b) VNC ping-pong median of {sizes.round_trips:,}, µs ↓", "pingpong" + VNC_SUFFIX, "median_us"),
+        ("(b) VNC ping-pong p99, µs ↓", "pingpong" + VNC_SUFFIX, "p99_us"),
     ]
+    rows = [row for row in rows if row[1] in results]  # the tests not run have no rows
     others = [p for p in peers if p in ("stunnel", "haproxy")] if "vmgate" in peers else []
     header = ["", *peers, *[f"vmgate / {p}" for p in others]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -558,6 +607,10 @@ def parse_args():
     parser.add_argument("--json", default=os.path.join(HERE, "results-latest.json"), help="where to write results")
     parser.add_argument("--stunnel", default=shutil.which("stunnel4") or shutil.which("stunnel") or "stunnel4")
     parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
+    parser.add_argument("--vnc-auth", choices=("password", "ticket"), default="password",
+                        help="vmgate's VNC login: VeNCrypt X509Plain against a sasldb, or X509Vnc with a "
+                             "one-time ticket (default: %(default)s)")
+    parser.add_argument("--saslpasswd2", default=shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2")
     args = parser.parse_args()
     args.bench_tool = args.bench_tool or os.path.join(os.path.dirname(os.path.abspath(args.vmgate)), "vmgate_bench")
     args.sizes = QUICK if args.quick else FULL
@@ -589,9 +642,16 @@ def run_all(bench, args):
     return results
 
 
+def test_method(bench, test):
+    """The Bench method that runs `test`: a VNC test is bulk or pingpong with a VNC client."""
+    if test.endswith(VNC_SUFFIX):
+        return functools.partial(getattr(bench, test.removesuffix(VNC_SUFFIX)), vnc=True)
+    return getattr(bench, test)
+
+
 def run_one(bench, test, peer):
     try:
-        result = getattr(bench, test)(peer)
+        result = test_method(bench, test)(peer)
     except Exception as e:  # one broken peer must not cost the others' figures
         log(f"  failed: {e}")
         return {"error": str(e)}
@@ -623,7 +683,6 @@ def main():
         try:
             make_pki(work)
             bench = Bench(args, work, processes, fd_limit)
-            bench.start_sinks(spice_wanted="vmgate" in args.peers)
             results = run_all(bench, args)
         finally:
             processes.stop_all()

@@ -4,6 +4,7 @@
 
 #include "auth/ticket_key.hpp"
 #include "spice/downstream_link.hpp"
+#include "vnc/downstream_handshake.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -31,6 +32,21 @@ std::system_error errno_failure(const std::string& what) {
     return std::system_error(errno, std::generic_category(), what);
 }
 
+void append(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> bytes) {
+    out.insert(out.end(), bytes.begin(), bytes.end());
+}
+
+// Moves bytes from the front of `data` into `field` until it is full; true once it is. Headers
+// may arrive split across reads.
+template <std::size_t N>
+bool fill(std::array<std::uint8_t, N>& field, std::size_t& filled, std::span<const std::uint8_t>& data) {
+    const std::size_t n = std::min(N - filled, data.size());
+    std::copy_n(data.begin(), n, field.begin() + static_cast<std::ptrdiff_t>(filled));
+    filled += n;
+    data = data.subspan(n);
+    return filled == N;
+}
+
 // Counts down the bulk transfers of one connection (bench_wire.hpp): header, body, ack.
 class BulkReceiver {
 public:
@@ -39,11 +55,7 @@ public:
         std::size_t completed = 0;
         while (!data.empty()) {
             if (header_fill_ < header_.size()) {
-                const std::size_t n = std::min(header_.size() - header_fill_, data.size());
-                std::copy_n(data.begin(), n, header_.begin() + static_cast<std::ptrdiff_t>(header_fill_));
-                header_fill_ += n;
-                data = data.subspan(n);
-                if (header_fill_ < header_.size()) break;
+                if (!fill(header_, header_fill_, data)) break;
                 remaining_ = parse_bulk_header(header_);
             }
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size()));
@@ -63,14 +75,52 @@ private:
     std::uint64_t remaining_ = 0;
 };
 
+// The texts of a stream of ClientCutText messages: what a VNC path's bulk transfers arrive in
+// (bench_wire.hpp, rfb).
+class CutTextReader {
+public:
+    // Calls on_text for each piece of text in `data`; false once a message is not a
+    // ClientCutText of a length QEMU would take.
+    template <typename OnText>
+    bool consume(std::span<const std::uint8_t> data, OnText on_text) {
+        while (!data.empty()) {
+            if (header_fill_ < header_.size()) {
+                if (!fill(header_, header_fill_, data)) break;
+                if (!start_message()) return false;
+            }
+            const auto n = std::min<std::size_t>(text_left_, data.size());
+            on_text(data.first(n));
+            data = data.subspan(n);
+            text_left_ -= n;
+            if (text_left_ == 0) header_fill_ = 0;
+        }
+        return true;
+    }
+
+private:
+    bool start_message() {
+        if (header_[0] != static_cast<std::uint8_t>(vnc::ClientMessageType::client_cut_text)) return false;
+        const std::uint32_t length = vnc::wire::get_u32(header_, rfb::cut_text_length_at);
+        if (length > vnc::max_client_cut_text_len) return false;  // also a negative (extended) length
+        text_left_ = length;
+        return true;
+    }
+
+    std::array<std::uint8_t, rfb::cut_text_header_size> header_{};
+    std::size_t header_fill_ = 0;
+    std::size_t text_left_ = 0;
+};
+
 struct Connection {
     int fd = -1;
-    std::optional<spice::DownstreamLink> link;  // until the SPICE login is done
+    std::optional<spice::DownstreamLink> link;    // until the SPICE login is done
+    std::optional<vnc::DownstreamHandshake> rfb;  // until the VNC client's ClientInit
     bool main_channel = false;
     std::vector<std::uint8_t> out;
     std::size_t out_sent = 0;
     std::uint32_t events = 0;  // current epoll interest
     BulkReceiver bulk;
+    CutTextReader cut_text;
 };
 
 class Sink {
@@ -85,7 +135,9 @@ private:
     bool on_readable(Connection& c);
     bool handle_link(Connection& c, std::span<const std::uint8_t> data);
     void answer_link(Connection& c, const spice::LinkMess& link);
-    void handle_data(Connection& c, std::span<const std::uint8_t> data);
+    void greet_rfb(Connection& c);
+    bool handle_rfb(Connection& c, std::span<const std::uint8_t> data);
+    bool handle_data(Connection& c, std::span<const std::uint8_t> data);
     bool flush(Connection& c);
     void watch(Connection& c, std::uint32_t events);
     void close(Connection& c);
@@ -96,13 +148,15 @@ private:
     // One key for every link: QEMU makes one per link, but here that would burn the CPU the
     // terminator being measured needs. Nothing is ever decrypted with it.
     std::optional<auth::TicketKey> key_;
+    const std::vector<std::uint8_t> ack_;  // a bulk acknowledgement, framed for the protocol
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;
     std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(read_size);
     std::uint32_t next_session_id_ = 1;
 };
 
-Sink::Sink(SinkOptions options) : options_(std::move(options)) {
-    if (options_.spice) key_.emplace(auth::TicketKey::generate());
+Sink::Sink(SinkOptions options)
+    : options_(std::move(options)), ack_(options_.protocol == SinkProtocol::rfb ? rfb::bulk_ack() : bulk_ack()) {
+    if (options_.protocol == SinkProtocol::spice) key_.emplace(auth::TicketKey::generate());
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw errno_failure("epoll_create1");
     listen();
@@ -152,9 +206,10 @@ void Sink::accept_all() {
         }
         auto c = std::make_unique<Connection>();
         c->fd = fd;
-        if (options_.spice) c->link.emplace();
-        watch(*c, EPOLLIN);
-        connections_.emplace(fd, std::move(c));
+        if (options_.protocol == SinkProtocol::spice) c->link.emplace();
+        if (options_.protocol == SinkProtocol::rfb) greet_rfb(*c);
+        Connection& connection = *connections_.emplace(fd, std::move(c)).first->second;
+        if (!flush(connection)) close(connection);  // registers it with epoll
     }
 }
 
@@ -171,12 +226,11 @@ bool Sink::on_readable(Connection& c) {
     if (n < 0) return errno == EAGAIN || errno == EINTR;
     if (n == 0) return false;
     const std::span<const std::uint8_t> data(buffer_.data(), static_cast<std::size_t>(n));
-    if (c.link) {
-        if (!handle_link(c, data)) return false;
-    } else {
-        handle_data(c, data);
-    }
-    return flush(c);
+    bool ok = false;
+    if (c.link) ok = handle_link(c, data);
+    else if (c.rfb) ok = handle_rfb(c, data);
+    else ok = handle_data(c, data);
+    return ok && flush(c);
 }
 
 bool Sink::handle_link(Connection& c, std::span<const std::uint8_t> data) {
@@ -190,18 +244,13 @@ bool Sink::handle_link(Connection& c, std::span<const std::uint8_t> data) {
             return false;  // a protocol violation, or SASL, which the sink never offers
         }
     }
-    const auto output = c.link->take_output();
-    c.out.insert(c.out.end(), output.begin(), output.end());
+    append(c.out, c.link->take_output());
     if (c.link->closed()) return false;
     if (!c.link->done()) return true;
-    if (c.main_channel) {
-        const auto init = main_init(next_session_id_++);
-        c.out.insert(c.out.end(), init.begin(), init.end());
-    }
+    if (c.main_channel) append(c.out, main_init(next_session_id_++));
     const auto excess = c.link->take_excess();
     c.link.reset();
-    handle_data(c, excess);
-    return true;
+    return handle_data(c, excess);
 }
 
 // spice-server's reply (§2.4, §3.1): its ticket key, AUTH_SELECTION|AUTH_SPICE, MINI_HEADER as
@@ -217,13 +266,44 @@ void Sink::answer_link(Connection& c, const spice::LinkMess& link) {
     c.link->accept_link(reply, "");
 }
 
-void Sink::handle_data(Connection& c, std::span<const std::uint8_t> data) {
-    if (options_.echo) {
-        c.out.insert(c.out.end(), data.begin(), data.end());
-        return;
+// What QEMU offers on a unix socket without a password: security None only (rfb-protocol.md
+// §6.1). The server speaks first (§1.1).
+void Sink::greet_rfb(Connection& c) {
+    c.rfb.emplace(vnc::DownstreamOffer{{vnc::SecurityType::none}, {}, {}});
+    append(c.out, c.rfb->take_output());
+}
+
+// Version, None, SecurityResult OK, the client's ClientInit; then the ServerInit QEMU would send.
+bool Sink::handle_rfb(Connection& c, std::span<const std::uint8_t> data) {
+    c.rfb->feed(data);
+    while (auto event = c.rfb->next_event()) {
+        if (std::holds_alternative<vnc::NoneChosen>(*event)) c.rfb->accept();
+        else if (!std::holds_alternative<vnc::ClientInitReceived>(*event)) return false;  // a violation
     }
-    const auto ack = bulk_ack();
-    for (std::size_t done = c.bulk.consume(data); done > 0; --done) c.out.insert(c.out.end(), ack.begin(), ack.end());
+    append(c.out, c.rfb->take_output());
+    if (c.rfb->closed()) return false;
+    if (!c.rfb->done()) return true;
+    append(c.out, rfb::server_init());
+    const auto excess = c.rfb->take_excess();
+    c.rfb.reset();
+    return handle_data(c, excess);
+}
+
+// False when the client broke the framing: the connection is closed.
+bool Sink::handle_data(Connection& c, std::span<const std::uint8_t> data) {
+    if (options_.echo) {
+        append(c.out, data);
+        return true;
+    }
+    std::size_t done = 0;
+    if (options_.protocol == SinkProtocol::rfb) {
+        if (!c.cut_text.consume(data, [&](std::span<const std::uint8_t> text) { done += c.bulk.consume(text); }))
+            return false;
+    } else {
+        done = c.bulk.consume(data);
+    }
+    for (; done > 0; --done) append(c.out, ack_);
+    return true;
 }
 
 // Writes what it can; while output is pending the connection is not read (backpressure).

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 
 namespace {
@@ -22,6 +23,10 @@ struct ClientOptions {
     bool tls = false;
     std::string ca;
     std::string spice_ticket;
+    bool vnc = false;
+    std::string vnc_user;
+    std::string vnc_password;
+    std::string vnc_ticket;
     unsigned concurrency = 8;
 };
 
@@ -31,8 +36,35 @@ void add_client_options(CLI::App& mode, ClientOptions& options) {
     mode.add_flag("--tls", options.tls, "TLS 1.3 to the server")->needs(ca);
 }
 
-void add_ticket_option(CLI::App& mode, ClientOptions& options) {
-    mode.add_option("--spice-ticket", options.spice_ticket, "log into vmgate over SPICE with this ticket first");
+CLI::Option* add_ticket_option(CLI::App& mode, ClientOptions& options) {
+    return mode.add_option("--spice-ticket", options.spice_ticket, "log into vmgate over SPICE with this ticket first");
+}
+
+// Bulk and ping-pong only: the VNC path is measured for throughput and latency.
+void add_vnc_options(CLI::App& mode, ClientOptions& options, CLI::Option* spice_ticket) {
+    auto* vnc = mode.add_flag("--vnc", options.vnc,
+                              "be a VNC client, data framed as RFB; security None unless --vnc-user or --vnc-ticket");
+    vnc->excludes(spice_ticket);
+    auto* user = mode.add_option("--vnc-user", options.vnc_user, "log into vmgate with VeNCrypt X509Plain")->needs(vnc);
+    auto* password = mode.add_option("--vnc-password", options.vnc_password, "the --vnc-user's password");
+    user->needs(password);
+    password->needs(user);
+    mode.add_option("--vnc-ticket", options.vnc_ticket, "log into vmgate with VeNCrypt X509Vnc and this ticket")
+        ->needs(vnc)
+        ->excludes(user);
+}
+
+Login login_from(const ClientOptions& options) {
+    Login login{options.spice_ticket, std::nullopt};
+    if (!options.vnc) return login;
+    using vmgate::vnc::VencryptSubtype;
+    if (!options.vnc_user.empty())
+        login.vnc = VncLogin{VencryptSubtype::x509_plain, options.vnc_user, options.vnc_password};
+    else if (!options.vnc_ticket.empty())
+        login.vnc = VncLogin{VencryptSubtype::x509_vnc, "", options.vnc_ticket};
+    else
+        login.vnc = VncLogin{};  // security None: the sink, directly or through a TLS terminator
+    return login;
 }
 
 // The sink and the idle client hold one descriptor per channel: 10,000 channels need more than
@@ -77,17 +109,20 @@ Modes declare_modes(CLI::App& app, Options& o) {
     Modes m{};
     m.sink = app.add_subcommand("sink", "upstream sink on a unix socket (stands in for QEMU)");
     m.sink->add_option("--unix", o.sink.unix_path, "socket path")->required();
-    m.sink->add_flag("--spice", o.sink.spice, "play spice-server's link and login first");
+    const std::map<std::string, SinkProtocol> protocols = {
+        {"raw", SinkProtocol::raw}, {"spice", SinkProtocol::spice}, {"rfb", SinkProtocol::rfb}};
+    m.sink->add_option("--protocol", o.sink.protocol, "what to play before the data phase: raw (default), spice or rfb")
+        ->transform(CLI::CheckedTransformer(protocols).description(""));
     m.sink->add_flag("--echo", o.sink.echo, "echo everything (default: consume bulk transfers)");
 
     m.bulk = app.add_subcommand("bulk", "(a) send BYTES through, timed to the sink's ack");
     add_client_options(*m.bulk, o.client);
-    add_ticket_option(*m.bulk, o.client);
+    add_vnc_options(*m.bulk, o.client, add_ticket_option(*m.bulk, o.client));
     m.bulk->add_option("--bytes", o.bytes, "bytes to send")->required();
 
     m.pingpong = app.add_subcommand("pingpong", "(b) 64-byte round trips");
     add_client_options(*m.pingpong, o.client);
-    add_ticket_option(*m.pingpong, o.client);
+    add_vnc_options(*m.pingpong, o.client, add_ticket_option(*m.pingpong, o.client));
     m.pingpong->add_option("--count", o.count, "timed round trips")->capture_default_str();
 
     m.handshakes = app.add_subcommand("handshakes", "(c) new channels per second");
@@ -110,8 +145,8 @@ nlohmann::json run_client(const Modes& m, const Options& o) {
     if (o.client.tls) tls.emplace(o.client.ca);
     const Target target{Endpoint::parse(o.client.connect), tls ? &*tls : nullptr};
     const std::string& ticket = o.client.spice_ticket;
-    if (*m.bulk) return run_bulk(target, ticket, o.bytes);
-    if (*m.pingpong) return run_pingpong(target, ticket, o.count);
+    if (*m.bulk) return run_bulk(target, login_from(o.client), o.bytes);
+    if (*m.pingpong) return run_pingpong(target, login_from(o.client), o.count);
     if (*m.idle) return run_idle(target, ticket, o.channels, o.client.concurrency, o.hold);
     const auto tickets = o.tickets_file.empty() ? std::vector<std::string>{} : read_lines(o.tickets_file);
     return run_handshakes(target, tickets, std::chrono::duration<double>(o.seconds), o.client.concurrency);
