@@ -20,7 +20,10 @@ constexpr std::size_t name_length_offset = 20;
 
 std::string security_type_list(std::span<const std::uint8_t> types) {
     std::string text;
-    for (std::uint8_t t : types) text += (text.empty() ? "" : ",") + std::to_string(t);
+    for (std::uint8_t t : types) {
+        if (!text.empty()) text += ',';
+        text += std::to_string(t);
+    }
     return text;
 }
 
