@@ -36,6 +36,7 @@ public:
         struct sigaction action {};
         action.sa_handler = restore_terminal_and_reraise;
         for (std::size_t i = 0; i < kEndingSignals.size(); ++i) ::sigaction(kEndingSignals[i], &action, &previous_[i]);
+        handlers_installed_ = true;
         termios quiet = g_saved_terminal;
         quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
         g_echo_is_off = ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0 ? 1 : 0;
@@ -43,6 +44,7 @@ public:
     ~EchoOff() {
         if (g_echo_is_off != 0) ::tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_terminal);
         g_echo_is_off = 0;
+        if (!handlers_installed_) return;
         for (std::size_t i = 0; i < kEndingSignals.size(); ++i) ::sigaction(kEndingSignals[i], &previous_[i], nullptr);
     }
     EchoOff(const EchoOff&) = delete;
@@ -50,6 +52,7 @@ public:
 
 private:
     std::array<struct sigaction, kEndingSignals.size()> previous_{};
+    bool handlers_installed_ = false;
 };
 
 // One line of standard input without "\n" or "\r\n"; nullopt at end of input.

@@ -64,9 +64,8 @@ std::vector<std::string> listed_users(const std::vector<auth::SasldbEntry>& entr
     std::vector<std::string> names;
     for (const auto& e : entries)
         if (realm.empty() || e.realm == realm) names.push_back(e.user + "@" + e.realm);
-    std::ranges::sort(names);
-    const auto repeated = std::ranges::unique(names);
-    names.erase(repeated.begin(), repeated.end());
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
     return names;
 }
 

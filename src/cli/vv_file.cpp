@@ -87,8 +87,10 @@ const core::ListenerConfig* choose_listener(const core::Config& config, std::str
     for (const auto& l : config.listeners)
         if (reaches(l, vm)) reaching.push_back(&l);
     // A listener of this VM alone first: it needs no DNS name per VM, and says which VM it is for.
-    std::ranges::stable_partition(reaching, [](const auto* l) { return l->route == core::Route::fixed; });
-    const auto found = std::ranges::find_if(reaching, [ticket](const auto* l) { return suits(*l, ticket); });
+    std::stable_partition(reaching.begin(), reaching.end(),
+                          [](const auto* l) { return l->route == core::Route::fixed; });
+    const auto found =
+        std::find_if(reaching.begin(), reaching.end(), [ticket](const auto* l) { return suits(*l, ticket); });
     if (found != reaching.end()) return *found;
     error = no_listener_error(reaching, vm, ticket);
     return nullptr;
