@@ -1,6 +1,7 @@
 #include "auth/sasl_context.hpp"
 
 #include "auth/cyrus_conn.hpp"
+#include "auth/sasldb.hpp"
 
 #include <sasl/sasl.h>
 
@@ -19,9 +20,8 @@ namespace {
 // Names Cyrus reads config files by (<appname>.conf); we refuse to read any, see below.
 constexpr const char* kAppName = "vmgate";
 
-// Cyrus' compiled-in defaults on Debian, stated explicitly so that no option we own is ever left
-// for a config file to fill in.
-constexpr const char* kDefaultSasldb = "/etc/sasldb2";
+// Cyrus' compiled-in default on Debian (the sasldb's is sasldb_path's), stated explicitly so that
+// no option we own is ever left for a config file to fill in.
 constexpr const char* kDefaultSaslauthdPath = "/var/run/saslauthd/mux";
 
 // SASL_LOG_NOTE: failures and notes, never SASL_LOG_PASS, which would log passwords.
@@ -68,7 +68,7 @@ CyrusOptions cyrus_options(const core::SaslConfig& config) {
         // sasldb is the only store vmgate configures; naming it also keeps a config file from
         // pulling in ldapdb or sql behind our back, even when passwords go to saslauthd.
         {"auxprop_plugin", "sasldb"},
-        {"sasldb_path", config.sasldb.empty() ? kDefaultSasldb : config.sasldb},
+        {"sasldb_path", sasldb_path(config)},
         {"saslauthd_path",
          config.saslauthd_path.empty() ? kDefaultSaslauthdPath : config.saslauthd_path},
         {"auto_transition", "no"},  // a login must never write to the user database

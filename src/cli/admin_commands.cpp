@@ -203,17 +203,27 @@ std::string reload_summary(const json& reply) {
     return out;
 }
 
+std::optional<std::string> request_ticket(const AdminTarget& target, const TicketArgs& args,
+                                          std::chrono::seconds ttl) {
+    const auto reply = ask_daemon(target, {{"op", "ticket"}, {"user", args.user}, {"vm", args.vm},
+                                           {"ttl_seconds", ttl.count()}, {"protocol", args.protocol}});
+    if (!reply || refused(*reply)) return std::nullopt;
+    const auto ticket = reply->find("ticket");
+    if (ticket != reply->end() && ticket->is_string()) return ticket->get<std::string>();
+    std::cerr << "vmgate: unexpected reply from the daemon: no ticket in it\n";
+    return std::nullopt;
+}
+
 int run_ticket(const AdminTarget& target, const TicketArgs& args) {
     const auto ttl = core::parse_duration(args.ttl);
     if (!ttl) {
         std::cerr << "--ttl: expected a duration such as 60s, 5m or 1h, got \"" << args.ttl << "\"\n";
         return 2;
     }
-    const auto reply = ask_daemon(
-        target, {{"op", "ticket"}, {"user", args.user}, {"vm", args.vm}, {"ttl_seconds", ttl->count()},
-                 {"protocol", args.protocol}});
-    if (!reply || refused(*reply)) return 1;
-    return print_reply([&] { return reply->at("ticket").get<std::string>() + "\n"; });
+    const auto ticket = request_ticket(target, args, *ttl);
+    if (!ticket) return 1;
+    std::cout << *ticket << "\n";
+    return 0;
 }
 
 int run_sessions(const AdminTarget& target, bool json) {

@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -38,6 +40,10 @@ int run_sessions(const AdminTarget& target, bool json);
 int run_kill(const AdminTarget& target, const KillArgs& args);
 int run_reload(const AdminTarget& target);
 
+// The daemon's one-time ticket for args.user on args.vm, valid for ttl (args.ttl is not read);
+// nullopt after printing why there is none.
+std::optional<std::string> request_ticket(const AdminTarget& target, const TicketArgs& args,
+                                          std::chrono::seconds ttl);
 // ---- what the commands print, from the daemon's replies (pure) ----
 
 // "512 B", "1.2 MiB": binary units, one decimal.

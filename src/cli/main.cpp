@@ -5,6 +5,8 @@
 #include "cli/config_file.hpp"
 #include "cli/demo.hpp"
 #include "cli/policy_explain.hpp"
+#include "cli/users_command.hpp"
+#include "cli/vv_command.hpp"
 #include "core/config.hpp"
 #include "core/config_support.hpp"
 #include "net/gateway.hpp"
@@ -29,8 +31,10 @@ constexpr const char* kDescription =
     "password, a client certificate (VNC) or a one-time ticket, and reach a VM's console only\n"
     "when the configured policy allows that user on that VM now.\n\n"
     "`serve` runs the gateway. `check-config` and `policy explain` read a configuration file and\n"
-    "need no daemon. `ticket`, `sessions` and `reload` ask the running daemon through its admin\n"
-    "socket: the one given with --admin-socket, else gateway.admin_socket of --config.";
+    "need no daemon. `users` manages the users of the configured sasldb. `ticket`, `sessions` and\n"
+    "`reload` ask the running daemon through its admin socket: the one given with --admin-socket,\n"
+    "else gateway.admin_socket of --config. `vv` writes a remote-viewer connection file (and asks\n"
+    "the daemon for a ticket with --ticket).";
 
 constexpr const char* kFooter =
     "`vmgate COMMAND --help` describes a command and its options.\n"
@@ -45,6 +49,8 @@ struct Options {
     bool sessions_json = false;
     cli::KillArgs kill;
     cli::ExplainArgs explain;
+    cli::UsersArgs users;
+    cli::VvArgs vv;
     cli::DemoOptions demo;
 };
 
@@ -86,8 +92,9 @@ int cmd_check_config(const std::string& config_path) {
 }
 
 // -c and --admin-socket, on every command that talks to the daemon.
-void add_admin_target(CLI::App& command, cli::AdminTarget& target) {
-    command.add_option("-c,--config", target.config_path, "Configuration file, to find the admin socket")
+void add_admin_target(CLI::App& command, cli::AdminTarget& target,
+                      const char* config_help = "Configuration file, to find the admin socket") {
+    command.add_option("-c,--config", target.config_path, config_help)
         ->capture_default_str();
     command.add_option("--admin-socket", target.socket_path, "Admin socket path (overrides the config file)");
 }
@@ -183,6 +190,75 @@ CLI::App* add_policy_explain(CLI::App& app, Options& o) {
     return explain;
 }
 
+// The sub-subcommands of `users`, in the order `vmgate users --help` lists them.
+struct UsersCommands {
+    CLI::App* add;
+    CLI::App* passwd;
+    CLI::App* del;
+    CLI::App* list;
+};
+
+void add_users_options(CLI::App& command, cli::UsersArgs& args, bool names_user) {
+    command.add_option("-c,--config", args.config_path, "Configuration file: [sasl] names the sasldb and the default realm")
+        ->capture_default_str();
+    if (names_user) {
+        command.add_option("USER", args.user, "User name, without '@'")->required();
+        command.add_option("--realm", args.realm, "Realm of the user (default: [sasl] default_realm, else this\n"
+                                                   "host's name, as saslpasswd2 without -u)");
+    } else {
+        command.add_option("--realm", args.realm, "List only the users of this realm (default: every realm)");
+    }
+}
+
+UsersCommands add_users(CLI::App& app, Options& o) {
+    auto* users = app.add_subcommand(
+        "users",
+        "Manage the users of the sasldb in [sasl] sasldb (Cyrus SASL; the file stays one that saslpasswd2\n"
+        "and sasldblistusers2 read and change). Passwords are read from standard input, never from the\n"
+        "command line: from a terminal, asked twice without echo; from a pipe or file, its first line.\n"
+        "Refused with pwcheck_method = \"saslauthd\", whose passwords live elsewhere");
+    users->require_subcommand(1);
+    const auto sub = [&](const char* name, const char* help, bool names_user) {
+        auto* command = users->add_subcommand(name, help);
+        add_users_options(*command, o.users, names_user);
+        return command;
+    };
+    return {sub("add", "Create USER with a new password; exit 1 if USER already exists", true),
+            sub("passwd", "Set a new password for USER; exit 1 if USER does not exist", true),
+            sub("del", "Remove USER and every secret stored for them; exit 1 if USER does not exist", true),
+            sub("list", "Print every user as user@realm, one a line, sorted (sasldblistusers2 without properties)",
+                false)};
+}
+
+CLI::App* add_vv(CLI::App& app, Options& o) {
+    auto* vv = app.add_subcommand(
+        "vv",
+        "Write a remote-viewer connection file (.vv) for VM's SPICE console through this gateway: host and\n"
+        "tls-port of a SPICE TLS listener that reaches VM, the CA that signs [tls] cert, the certificate's\n"
+        "subject as host-subject, secure-channels=all. Without --ticket the file stays valid: the user\n"
+        "logs in with their own SASL user name and password. With --ticket it carries a one-time ticket\n"
+        "from the running daemon as password (and asks remote-viewer to delete it once read); that needs\n"
+        "a listener that offers tickets alone (auth = [\"ticket\"]). `remote-viewer FILE` opens it");
+    auto& a = o.vv;
+    vv->add_option("VM", a.vm, "VM name, as in [[vm]] name")->required();
+    auto* user = vv->add_option("-u,--user", a.user, "User name written as username= (remote-viewer fills it in); with\n"
+                                                     "--ticket, the user the ticket logs in (user or user@realm)");
+    auto* ticket = vv->add_flag("--ticket", a.ticket, "Put a one-time ticket from the running daemon in the file");
+    ticket->needs(user);
+    vv->add_option("--ttl", a.ttl, "How long the ticket stays valid if unused (e.g. 60s, 5m)")
+        ->capture_default_str()
+        ->needs(ticket);
+    vv->add_option("-o,--out", a.out, "Write the file here, mode 0600 (default: standard output)");
+    vv->add_option("--host", a.host, "Host name or address clients connect to (default: the listener's address;\n"
+                                     "for 0.0.0.0 or [::], the first DNS name of [tls] cert; route \"sni\":\n"
+                                     "always VM + sni_suffix)");
+    vv->add_option("--ca", a.ca, "CA certificate (PEM) that signs [tls] cert, for the file's ca=; needed unless\n"
+                                 "[tls] cert holds the chain up to its self-signed root");
+    add_admin_target(*vv, o.admin, "Configuration file: the VM, its listeners, [tls] cert and, for --ticket,\n"
+                                   "the admin socket");
+    return vv;
+}
+
 CLI::App* add_demo(CLI::App& app, Options& o) {
     auto* demo = app.add_subcommand(
         "demo", "Start two small QEMU VMs and a gateway in front of them on loopback, print how to connect\n"
@@ -212,6 +288,8 @@ int main(int argc, char** argv) {
     auto* kill = add_kill(*sessions, o);
     auto* reload = add_reload(app, o);
     auto* explain = add_policy_explain(app, o);
+    const auto users = add_users(app, o);
+    auto* vv = add_vv(app, o);
     auto* demo = add_demo(app, o);
     app.footer(kFooter);  // after the subcommands, which would inherit it
 
@@ -229,6 +307,11 @@ int main(int argc, char** argv) {
     if (*sessions) return cli::run_sessions(o.admin, o.sessions_json);
     if (*reload) return cli::run_reload(o.admin);
     if (*explain) return cli::run_policy_explain(o.explain);
+    if (*users.add) return cli::run_users_add(o.users);
+    if (*users.passwd) return cli::run_users_passwd(o.users);
+    if (*users.del) return cli::run_users_del(o.users);
+    if (*users.list) return cli::run_users_list(o.users);
+    if (*vv) return cli::run_vv(o.admin, o.vv);
     if (*demo) return cli::run_demo(o.demo);
     return kUsageError;
 }

@@ -7,7 +7,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sasl/prop.h>
 #include <sasl/sasl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -20,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -479,6 +482,156 @@ TEST(SaslDeathTest, ConfiguredDefaultRealmQualifiesBareNames) {
 TEST(Sasl, SetPasswordRefusesARealmInTheUserName) {
     std::string error;
     EXPECT_FALSE(set_password(sasl_world().config, "x@y", "", "pw", error));
+}
+
+// ---- SasldbUsers: `vmgate users` ----
+
+SasldbUsers users() {
+    std::string error;
+    auto opened = SasldbUsers::open(sasl_world().config, error);
+    if (!opened) throw std::runtime_error(error);
+    return std::move(*opened);
+}
+
+bool listed(const std::string& principal) {
+    return run("sasldblistusers2 -f " + sasl_world().sasldb).find(principal + ":") != std::string::npos;
+}
+
+// What a sasldb from older Cyrus versions may hold besides userPassword, written the way
+// saslpasswd2 writes secrets: through the auxprop store.
+void plant_property(const std::string& user, const std::string& property) {
+    sasl_conn_t* conn = nullptr;
+    ASSERT_EQ(sasl_server_new("spice", nullptr, nullptr, nullptr, nullptr, nullptr, 0, &conn), SASL_OK);
+    propctx* ctx = prop_new(0);
+    const char* names[] = {property.c_str(), nullptr};
+    ASSERT_EQ(prop_request(ctx, names), SASL_OK);
+    ASSERT_EQ(prop_set(ctx, property.c_str(), "legacy", 6), SASL_OK);
+    EXPECT_EQ(sasl_auxprop_store(conn, ctx, user.c_str()), SASL_OK);
+    prop_dispose(&ctx);
+    sasl_dispose(&conn);
+}
+
+TEST(SasldbUsers, AddCreatesAUserSasldblistusers2ListsAndCyrusAccepts) {
+    std::string error;
+    ASSERT_TRUE(users().add("ursula", "", "ursula-secret", error)) << error;
+    EXPECT_TRUE(listed("ursula@" + sasl_world().context->default_realm()));
+    EXPECT_EQ(login("SCRAM-SHA-256", "ursula", "ursula-secret").status, Status::ok);
+}
+
+TEST(SasldbUsers, AddRefusesAUserSaslpasswd2Created) {
+    std::string error;
+    EXPECT_FALSE(users().add("alice", "", "other", error));
+    EXPECT_THAT(error, HasSubstr("alice@" + sasl_world().context->default_realm() + " already exists"));
+    EXPECT_EQ(login("PLAIN", "alice", "alice-secret").status, Status::ok);
+}
+
+TEST(SasldbUsers, AddInARealmIsAnotherUser) {
+    std::string error;
+    ASSERT_TRUE(users().add("alice", "ELSEWHERE.ORG", "elsewhere", error)) << error;
+    EXPECT_TRUE(listed("alice@ELSEWHERE.ORG"));
+    EXPECT_EQ(login("PLAIN", "alice@ELSEWHERE.ORG", "elsewhere").status, Status::ok);
+    EXPECT_EQ(login("PLAIN", "alice", "alice-secret").status, Status::ok);
+}
+
+TEST(SasldbUsers, ChangePasswordOfAUserSaslpasswd2Created) {
+    run("saslpasswd2 -p -c -f " + sasl_world().sasldb + " -a spice victor", "first");
+    std::string error;
+    ASSERT_TRUE(users().change_password("victor", "", "second", error)) << error;
+    EXPECT_EQ(login("SCRAM-SHA-256", "victor", "first").status, Status::failed);
+    EXPECT_EQ(login("SCRAM-SHA-256", "victor", "second").status, Status::ok);
+}
+
+TEST(SasldbUsers, ChangePasswordRefusesAMissingUser) {
+    std::string error;
+    EXPECT_FALSE(users().change_password("nobody", "", "pw", error));
+    EXPECT_THAT(error, HasSubstr("nobody@" + sasl_world().context->default_realm() + " is not in"));
+    EXPECT_FALSE(listed("nobody@" + sasl_world().context->default_realm()));
+}
+
+TEST(SasldbUsers, RemoveDeletesAUserSaslpasswd2Created) {
+    run("saslpasswd2 -p -c -f " + sasl_world().sasldb + " -a spice wendy", "wendy-secret");
+    std::string error;
+    ASSERT_TRUE(users().remove("wendy", "", error)) << error;
+    EXPECT_FALSE(listed("wendy@" + sasl_world().context->default_realm()));
+    EXPECT_EQ(login("PLAIN", "wendy", "wendy-secret").status, Status::failed);
+    EXPECT_FALSE(users().remove("wendy", "", error));
+}
+
+TEST(SasldbUsers, RemoveAlsoDeletesPropertiesNoPluginOwns) {
+    std::string error;
+    ASSERT_TRUE(users().add("xavier", "", "xavier-secret", error)) << error;
+    plant_property("xavier", "cmusaslsecretDIGEST-MD5");
+    ASSERT_TRUE(listed("xavier@" + sasl_world().context->default_realm()));
+    ASSERT_TRUE(users().remove("xavier", "", error)) << error;
+    EXPECT_FALSE(listed("xavier@" + sasl_world().context->default_realm()));
+}
+
+TEST(SasldbUsers, AnExistingSasldbKeepsItsMode) {
+    const auto& db = sasl_world().sasldb;
+    ASSERT_EQ(::chmod(db.c_str(), 0600), 0);
+    std::string error;
+    ASSERT_TRUE(users().add("yvonne", "", "pw", error)) << error;
+    ASSERT_TRUE(users().remove("yvonne", "", error)) << error;
+    struct stat st {};
+    ASSERT_EQ(::stat(db.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600U);
+}
+
+TEST(SasldbUsers, SaslauthdIsRefusedBeforeCyrusIsTouched) {
+    auto config = sasl_world().config;
+    config.pwcheck_method = "saslauthd";
+    config.mech_list = {"PLAIN"};
+    std::string error;
+    EXPECT_FALSE(SasldbUsers::open(config, error));
+    EXPECT_THAT(error, HasSubstr("saslauthd"));
+    EXPECT_THAT(error, ::testing::Not(HasSubstr("already initialised")));
+}
+
+TEST(SasldbUsers, EntriesAreWhatSasldblistusers2Lists) {
+    std::string error;
+    const auto entries = sasldb_entries(sasl_world().sasldb, error);
+    ASSERT_TRUE(entries) << error;
+    std::vector<std::string> ours;
+    for (const auto& e : *entries) ours.push_back(e.user + "@" + e.realm + ": " + e.property);
+    std::vector<std::string> theirs;
+    std::istringstream listing(run("sasldblistusers2 -f " + sasl_world().sasldb));
+    for (std::string line; std::getline(listing, line);) theirs.push_back(line);
+    std::ranges::sort(ours);
+    std::ranges::sort(theirs);
+    EXPECT_EQ(ours, theirs);
+    EXPECT_THAT(ours, ::testing::Contains("carol@EXAMPLE.ORG: userPassword"));
+}
+
+TEST(SasldbUsers, EntriesOfAMissingOrForeignFileAreAnErrorInWords) {
+    std::string error;
+    EXPECT_FALSE(sasldb_entries((sasl_world().dir / "missing").string(), error));
+    EXPECT_THAT(error, HasSubstr("No such file or directory"));
+    const auto text = sasl_world().dir / "text";
+    std::ofstream(text) << "not a database\n";
+    EXPECT_FALSE(sasldb_entries(text.string(), error));
+    EXPECT_THAT(error, HasSubstr("unexpected file type or format"));
+}
+
+TEST(SasldbKey, UserRealmAndProperty) {
+    const auto entry = parse_sasldb_key(std::string_view("anne\0EXAMPLE.ORG\0userPassword", 29));
+    ASSERT_TRUE(entry);
+    EXPECT_EQ(entry->user, "anne");
+    EXPECT_EQ(entry->realm, "EXAMPLE.ORG");
+    EXPECT_EQ(entry->property, "userPassword");
+}
+
+TEST(SasldbKey, AnEmptyRealmIsKept) {
+    const auto entry = parse_sasldb_key(std::string_view("anne\0\0userPassword", 18));
+    ASSERT_TRUE(entry);
+    EXPECT_EQ(entry->realm, "");
+}
+
+TEST(SasldbKey, OtherShapesAreNoEntries) {
+    EXPECT_FALSE(parse_sasldb_key("anne"));
+    EXPECT_FALSE(parse_sasldb_key(std::string_view("anne\0realm", 10)));
+    EXPECT_FALSE(parse_sasldb_key(std::string_view("\0realm\0userPassword", 19)));
+    EXPECT_FALSE(parse_sasldb_key(std::string_view("anne\0realm\0", 11)));
+    EXPECT_FALSE(parse_sasldb_key(std::string_view("anne\0realm\0prop\0extra", 21)));
 }
 
 }  // namespace

@@ -862,13 +862,17 @@ def client_env(home, extra=None):
 
 
 def client_argv(host="localhost", tls_port=None, port=None, uri=None, ca_file=None, username=None,
-                password=None, timeout=20.0, unix=None, extra=(), argv_prefix=()):
+                password=None, timeout=20.0, unix=None, vv=None, extra=(), argv_prefix=()):
+    """argv for the spice-gtk client. vv: a remote-viewer file it opens as remote-viewer does
+    (host, ports and CA then come from the file; username/password act as typed-in credentials)."""
     argv = list(argv_prefix) + [PYTHON, "-m", "vmgate_e2e.spice_client", "--timeout", str(timeout)]
+    if vv:
+        argv += ["--vv", vv]
     if uri:
         argv += ["--uri", uri]
     if unix:
         argv += ["--unix", unix]
-    elif host and not uri:
+    elif host and not uri and not vv:
         argv += ["--host", host]
     if tls_port:
         argv += ["--tls-port", str(tls_port)]

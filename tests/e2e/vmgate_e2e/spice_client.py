@@ -3,7 +3,7 @@
 Run it as a subprocess (spice-gtk keeps global state, and every run should start clean):
 
     /usr/bin/python3 -m vmgate_e2e.spice_client --host H --tls-port P [--port P] [--uri URI]
-        --ca-file CA [--username U] --password PW [--timeout S]
+        [--vv FILE] --ca-file CA [--username U] --password PW [--timeout S]
         [--hold-stdin] [--roundtrip] [--unix PATH] [-v]
 
 Success means a real picture arrived: the display channel created its primary surface and then
@@ -17,6 +17,14 @@ Exit codes (one 'RESULT ...' line is printed on stdout in every case):
     5   ERROR_LINK                    6  ERROR_IO       7  channel closed / session disconnected
     124 timeout (no frame within --timeout seconds)
     1   usage or internal error
+
+--vv FILE opens a remote-viewer connection file the way remote-viewer does (virt-viewer's
+virt-viewer-file.c and the SPICE session's fill_session): the [virt-viewer] group read with
+GKeyFile (type must be spice), then host, port, tls-port, username, password, ca (the PEM text
+itself, as the session's "ca" bytes), host-subject (as "cert-subject") and secure-channels set on
+the SpiceSession; with delete-this-file=1 the file is deleted once read. --username/--password
+given as well are applied after it, as remote-viewer applies what the user types into its
+credentials dialog.
 
 Options beyond the basic ones, used by the tests that need a long-lived session:
     --hold-stdin   after the first frame print 'READY', then keep the session until stdin
@@ -70,6 +78,59 @@ SCANCODE_DELETE = 0x153
 SCANCODE_SHIFT = 0x2A  # left Shift, for --input-every
 
 
+VV_GROUP = "virt-viewer"
+
+
+def gobject_pointer(obj):
+    """The C pointer of a GObject, for calls PyGObject cannot marshal."""
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    return get_pointer(obj.__gpointer__, None)
+
+
+def set_session_ca(session, pem_text):
+    """session.ca = the PEM bytes with their NUL, as remote-viewer sets it. PyGObject hands an
+    empty GByteArray to GObject properties of that type, so this goes through g_object_set."""
+    glib = ctypes.CDLL("libglib-2.0.so.0")
+    gobject = ctypes.CDLL("libgobject-2.0.so.0")
+    glib.g_byte_array_new.restype = ctypes.c_void_p
+    glib.g_byte_array_append.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint]
+    glib.g_byte_array_unref.argtypes = [ctypes.c_void_p]
+    gobject.g_object_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p]
+    data = pem_text.encode() + b"\0"
+    array = glib.g_byte_array_new()
+    glib.g_byte_array_append(array, data, len(data))
+    gobject.g_object_set(gobject_pointer(session), b"ca", array, None)
+    glib.g_byte_array_unref(array)
+
+
+def apply_vv(session, path):
+    """Configure session from a .vv file as remote-viewer does (see the module docstring)."""
+    keyfile = GLib.KeyFile()
+    keyfile.load_from_file(path, GLib.KeyFileFlags.NONE)
+    keys = set(keyfile.get_keys(VV_GROUP)[0])  # PyGObject hides g_key_file_has_key
+
+    def has(key):
+        return key in keys
+    if keyfile.get_string(VV_GROUP, "type") != "spice":
+        raise ValueError("%s: type is not spice" % path)
+    for key in ("host", "username", "password"):
+        if has(key):
+            session.set_property(key, keyfile.get_string(VV_GROUP, key))
+    for key in ("port", "tls-port"):
+        if has(key):
+            session.set_property(key, str(keyfile.get_integer(VV_GROUP, key)))
+    if has("ca"):
+        set_session_ca(session, keyfile.get_string(VV_GROUP, "ca"))
+    if has("host-subject"):
+        session.set_property("cert-subject", keyfile.get_string(VV_GROUP, "host-subject"))
+    if has("secure-channels"):
+        session.set_property("secure-channels", keyfile.get_string_list(VV_GROUP, "secure-channels"))
+    if has("delete-this-file") and keyfile.get_boolean(VV_GROUP, "delete-this-file"):
+        os.unlink(path)
+
+
 def channel_name(channel):
     """'main', 'display', 'inputs', ... from the channel-type property."""
     try:
@@ -95,10 +156,7 @@ class PrimarySurface(ctypes.Structure):
 def primary_size(display_channel):
     """(width, height) of the display channel's primary surface, or None."""
     try:
-        get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-        get_pointer.restype = ctypes.c_void_p
-        get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        c_channel = get_pointer(display_channel.__gpointer__, None)
+        c_channel = gobject_pointer(display_channel)
         lib = ctypes.CDLL("libspice-client-glib-2.0.so.8")
         lib.spice_display_channel_get_primary.argtypes = [
             ctypes.c_void_p, ctypes.c_uint, ctypes.POINTER(PrimarySurface)]
@@ -152,6 +210,8 @@ class Client:
     # ---- configuration -------------------------------------------------------------------
     def configure(self):
         a, s = self.args, self.session
+        if a.vv:
+            apply_vv(s, a.vv)
         if a.uri:
             s.set_property("uri", a.uri)
         if a.host:
@@ -342,6 +402,7 @@ def parse_args(argv):
     p.add_argument("--tls-port", type=int, help="TLS SPICE port")
     p.add_argument("--uri", help="spice://HOST?port=P&tls-port=T (applied before --host/--port)")
     p.add_argument("--unix", help="unix socket path (QEMU directly, for harness self-tests)")
+    p.add_argument("--vv", metavar="FILE", help="a remote-viewer connection file, read as remote-viewer does")
     p.add_argument("--ca-file")
     p.add_argument("--username")
     p.add_argument("--password")
@@ -353,8 +414,8 @@ def parse_args(argv):
                         "SECONDS (client bytes on the inputs channel; the SeaBIOS screen ignores them)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
-    if not (args.uri or args.unix or (args.host and (args.port or args.tls_port))):
-        p.error("give --uri, --unix, or --host with --port and/or --tls-port")
+    if not (args.vv or args.uri or args.unix or (args.host and (args.port or args.tls_port))):
+        p.error("give --vv, --uri, --unix, or --host with --port and/or --tls-port")
     return args
 
 
