@@ -98,7 +98,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
 
 asio::awaitable<void> SpiceConnection::link_upstream() {
     try {
-        upstream_ = co_await connect_upstream(executor_, *vm_->spice);
+        upstream_ = co_await connect_upstream(executor_, *vm_->spice, core::Protocol::spice, gateway_.qmp_upstreams);
     } catch (const std::exception& e) {
         refuse(spice::LinkError::error, std::string("cannot reach the VM's display: ") + e.what());
     }
