@@ -30,6 +30,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t qmp_read_size = 4096;
 
+// The QMP connection failed: closed, unreadable, not QMP, or given up at a deadline.
+struct LinkLost : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 std::string duration_text(std::chrono::milliseconds d) {
     if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
     return std::to_string(d.count()) + " ms";
@@ -98,13 +103,17 @@ private:
         qmp::Client machine;
         std::map<qmp::CommandId, qmp::Reply> replies;
         bool ready = false;
+        bool has_vnc_display = false;          // query-vnc-servers found one on this connection
         std::optional<std::string> lost;       // why it is of no more use
         asio::steady_timer* waiter = nullptr;  // the request waiting for QEMU, woken by the reader
     };
 
     // What the running request is doing, for its deadline to say and to stop.
     struct Progress {
+        explicit Progress(Clock::time_point d) : deadline(d) {}
+        const Clock::time_point deadline;
         std::weak_ptr<Link> link;
+        bool reused_link = false;  // made by an earlier request
         std::string step;
         bool finished = false;
     };
@@ -118,8 +127,11 @@ private:
     asio::awaitable<void> take_turn(Clock::time_point deadline);
     void end_turn();
     void watch_deadline(asio::steady_timer& deadline, const std::shared_ptr<Progress>& progress);
+    asio::awaitable<OwnedFd> exchange_retrying_stale(core::Protocol display, const std::string& fd_name,
+                                                     Progress& progress);
     asio::awaitable<OwnedFd> exchange(core::Protocol display, const std::string& fd_name, Progress& progress);
     asio::awaitable<std::shared_ptr<Link>> current_link(Progress& progress);
+    asio::awaitable<void> require_vnc_display(Link& link, Progress& progress);
     asio::awaitable<void> read_loop(std::shared_ptr<Link> link);
     void take_event(Link& link, qmp::Event event);
     asio::awaitable<qmp::Reply> call(Link& link, std::string_view command, nlohmann::json arguments,
@@ -141,13 +153,13 @@ private:
 asio::awaitable<OwnedFd> QmpUpstreams::Monitor::connect_display(core::Protocol display, std::string fd_name,
                                                                 Clock::time_point deadline) {
     co_await take_turn(deadline);
-    auto progress = std::make_shared<Progress>();
+    auto progress = std::make_shared<Progress>(deadline);
     asio::steady_timer deadline_timer(executor_, deadline);
     watch_deadline(deadline_timer, progress);
     std::exception_ptr failure;
     OwnedFd display_end;
     try {
-        display_end = co_await exchange(display, fd_name, *progress);
+        display_end = co_await exchange_retrying_stale(display, fd_name, *progress);
     } catch (...) {
         failure = std::current_exception();
     }
@@ -196,9 +208,23 @@ void QmpUpstreams::Monitor::watch_deadline(asio::steady_timer& deadline, const s
     });
 }
 
+// A connection QEMU closed a moment ago can still look usable: its reader has not seen the close
+// yet. A request that finds it dead gets one fresh connection within its deadline.
+asio::awaitable<OwnedFd> QmpUpstreams::Monitor::exchange_retrying_stale(core::Protocol display,
+                                                                        const std::string& fd_name,
+                                                                        Progress& progress) {
+    try {
+        co_return co_await exchange(display, fd_name, progress);
+    } catch (const LinkLost&) {
+        if (!progress.reused_link || Clock::now() >= progress.deadline) throw;
+    }
+    co_return co_await exchange(display, fd_name, progress);
+}
+
 asio::awaitable<OwnedFd> QmpUpstreams::Monitor::exchange(core::Protocol display, const std::string& fd_name,
                                                          Progress& progress) {
     const auto link = co_await current_link(progress);
+    if (display == core::Protocol::vnc) co_await require_vnc_display(*link, progress);
     DisplaySocketPair ends = display_socket_pair();
     // Arguments are built outside the co_await expressions: GCC 12 cannot keep an initializer
     // list alive across a suspension point.
@@ -218,6 +244,7 @@ asio::awaitable<OwnedFd> QmpUpstreams::Monitor::exchange(core::Protocol display,
 
 // The connection in use, or a new one once QEMU has greeted it and accepted qmp_capabilities.
 asio::awaitable<std::shared_ptr<QmpUpstreams::Monitor::Link>> QmpUpstreams::Monitor::current_link(Progress& progress) {
+    progress.reused_link = link_ != nullptr;
     if (link_) {
         progress.link = link_;
         co_return link_;
@@ -228,13 +255,26 @@ asio::awaitable<std::shared_ptr<QmpUpstreams::Monitor::Link>> QmpUpstreams::Moni
     std::error_code ec;
     co_await link->socket.async_connect(asio::local::stream_protocol::endpoint(path_),
                                         asio::redirect_error(asio::use_awaitable, ec));
-    if (link->lost) throw std::runtime_error(*link->lost);
+    if (link->lost) throw LinkLost(*link->lost);
     if (ec) throw std::runtime_error("cannot connect: " + ec.message());
     asio::co_spawn(executor_, read_loop(link), asio::detached);
     progress.step = "waiting for the QMP greeting; QEMU serves one client per -qmp socket, and another may hold it";
     co_await wait_for(*link, [&] { return link->ready; });
     link_ = link;
     co_return link;
+}
+
+// add_client hands a VNC connection to QEMU's first VNC display, and when there is none it says
+// nothing and leaves the connection unanswered: so ask first, once per QMP connection (displays
+// are fixed when QEMU starts). `-vnc none` counts: a display that listens nowhere.
+asio::awaitable<void> QmpUpstreams::Monitor::require_vnc_display(Link& link, Progress& progress) {
+    if (link.has_vnc_display) co_return;
+    progress.step = "query-vnc-servers";
+    const auto reply = co_await call(link, "query-vnc-servers", nlohmann::json::object());
+    const auto* servers = std::get_if<nlohmann::json>(&reply.outcome);
+    if (!servers || !servers->is_array() || servers->empty())
+        throw std::runtime_error("QEMU has no VNC display: start it with -vnc none (or -vnc unix:PATH)");
+    link.has_vnc_display = true;
 }
 
 // Reads for as long as the connection lives, also between requests: QEMU's events would
@@ -292,7 +332,7 @@ asio::awaitable<void> QmpUpstreams::Monitor::send_passing(Link& link, std::span<
     for (;;) {
         std::error_code ec;
         co_await link.socket.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
-        if (link.lost) throw std::runtime_error(*link.lost);
+        if (link.lost) throw LinkLost(*link.lost);
         if (ec) fail_link(link, "writing to QMP: " + ec.message());
         const ssize_t sent = send_with_descriptor(link.socket.native_handle(), bytes, passed.get());
         if (sent >= 0) {
@@ -309,7 +349,7 @@ asio::awaitable<void> QmpUpstreams::Monitor::send(Link& link, std::span<const st
     std::error_code ec;
     co_await asio::async_write(link.socket, asio::buffer(bytes.data(), bytes.size()),
                                asio::redirect_error(asio::use_awaitable, ec));
-    if (link.lost) throw std::runtime_error(*link.lost);
+    if (link.lost) throw LinkLost(*link.lost);
     if (ec) fail_link(link, "writing to QMP: " + ec.message());
 }
 
@@ -320,7 +360,7 @@ asio::awaitable<void> QmpUpstreams::Monitor::wait_for(Link& link, std::function<
     for (;;) {
         co_await send(link, link.machine.take_output());
         if (done()) co_return;
-        if (link.lost) throw std::runtime_error(*link.lost);
+        if (link.lost) throw LinkLost(*link.lost);
         wake.expires_at(Clock::time_point::max());  // ends only by the reader's cancel()
         link.waiter = &wake;
         std::error_code ignored;
@@ -331,7 +371,7 @@ asio::awaitable<void> QmpUpstreams::Monitor::wait_for(Link& link, std::function<
 
 void QmpUpstreams::Monitor::fail_link(Link& link, const std::string& why) {
     drop(link, why);
-    throw std::runtime_error(*link.lost);
+    throw LinkLost(*link.lost);
 }
 
 void QmpUpstreams::Monitor::drop(Link& link, const std::string& why) {

@@ -91,7 +91,7 @@ class QmpUpstreamBase(h.VncHarnessMixin, h.E2ETestCase):
 
 class QmpUpstream(QmpUpstreamBase):
     """vm1: SPICE (ticketing, no password) and VNC (unix socket, password=on, none set) on one
-    QEMU and one QMP socket; vm2: `-vnc none`."""
+    QEMU and one QMP socket; vm2: `-vnc none`; novnc: a QEMU without VNC, configured with one."""
 
     @classmethod
     def setUpClass(cls):
@@ -99,11 +99,14 @@ class QmpUpstream(QmpUpstreamBase):
         cls.vm1_spice, spice_argv = spice_ticketing_without_password(cls.tmp, "vm1")
         cls.vm1 = cls.start_vnc_qemu("vm1", password=True, vmgate_qmp=True, extra_argv=spice_argv)
         cls.vm2 = cls.start_vnc_qemu("vm2", listen=False, vmgate_qmp=True)
-        cls.p_spice, cls.p_vnc1, cls.p_vnc2 = h.free_port(), h.free_port(), h.free_port()
+        cls.novnc = cls.start_qemu("novnc", vmgate_qmp=True)
+        cls.p_spice, cls.p_vnc1, cls.p_vnc2, cls.p_novnc = (h.free_port() for _ in range(4))
         cls.gw = cls.gateway(
-            [h.spice_listener(cls.p_spice, "vm1"), vnc_listener(cls.p_vnc1, "vm1"), vnc_listener(cls.p_vnc2, "vm2")],
+            [h.spice_listener(cls.p_spice, "vm1"), vnc_listener(cls.p_vnc1, "vm1"), vnc_listener(cls.p_vnc2, "vm2"),
+             vnc_listener(cls.p_novnc, "novnc")],
             [h.vm_entry("vm1", cls.vm1.qmp_upstream, users=["alice"], vnc=cls.vm1.qmp_upstream),
-             {"name": "vm2", "vnc": cls.vm2.qmp_upstream, "allow": [{"users": ["alice"]}]}])
+             {"name": "vm2", "vnc": cls.vm2.qmp_upstream, "allow": [{"users": ["alice"]}]},
+             {"name": "novnc", "vnc": cls.novnc.qmp_upstream, "allow": [{"users": ["alice"]}]}])
 
     # ---- QEMU's own displays refuse everyone ---------------------------------------------------
     def test_direct_spice_client_is_refused(self):
@@ -138,6 +141,15 @@ class QmpUpstream(QmpUpstreamBase):
         self.assertVncClient(r, 0)
         self.assertEqual((r.name, r.size), ("QEMU (vm2)", "720x400"))
         self.assertVncSession(self.gw, mark, "vm2")
+
+    def test_vnc_of_a_qemu_without_vnc_is_refused_in_words(self):
+        """add_client would take the socket and never answer; vmgate asks query-vnc-servers first."""
+        mark = self.gw.audit_mark()
+        r = self.vnc(self.p_novnc)
+        self.assertVncClient(r, vnc_client.RC_AUTH)
+        self.assertIn("QEMU has no VNC display: start it with -vnc none", r.reason)
+        closes = self.assertClosedOnce(self.gw, mark)
+        self.assertIn("QEMU has no VNC display", list(closes.values())[0]["reason"])
 
     def test_spice_and_vnc_share_one_qmp_connection(self):
         """Both protocols, several times, and QEMU still sees vmgate connect to its monitor once."""

@@ -42,6 +42,7 @@ enum class Behaviour {
     hang_on_getfd,      // takes the descriptor and never answers
     no_greeting,        // accepts and stays silent, as a monitor busy with another client
     garbage,            // answers qmp_capabilities with something that is not JSON
+    no_vnc,             // has no VNC display (no -vnc option)
 };
 
 // One client at a time, as a -qmp socket serves. A descriptor received with SCM_RIGHTS waits
@@ -149,6 +150,9 @@ private:
         std::this_thread::sleep_for(5ms);  // replies take a moment, so overlapping requests would show
         if (execute == "qmp_capabilities") {
             say(fd, behaviour_ == Behaviour::garbage ? "this is not JSON" : ok);
+        } else if (execute == "query-vnc-servers") {
+            const std::string servers = behaviour_ == Behaviour::no_vnc ? "[]" : R"([{"id": "default", "clients": []}])";
+            say(fd, R"({"return": )" + servers + R"(, "id": )" + id + "}");
         } else if (execute == "getfd") {
             if (received_fd < 0) return say(fd, error_reply("No file descriptor supplied via SCM_RIGHTS", id));
             named_fds[command.at("arguments").at("fdname")] = std::exchange(received_fd, -1);
@@ -216,10 +220,11 @@ protected:
     }
 
     // The request's failure text and how long it took.
-    static std::pair<std::string, std::chrono::milliseconds> failure(QmpUpstreams& qmp, const std::string& path) {
+    static std::pair<std::string, std::chrono::milliseconds> failure(QmpUpstreams& qmp, const std::string& path,
+                                                                     core::Protocol display = core::Protocol::spice) {
         const auto start = std::chrono::steady_clock::now();
         try {
-            request(qmp, path, core::Protocol::spice);
+            request(qmp, path, display);
         } catch (const std::runtime_error& e) {
             return {e.what(), std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)};
         }
@@ -252,18 +257,31 @@ TEST_F(QmpUpstreamsTest, EachRequestPassesASocketAndAddsItAsAClientWithoutAuthen
     EXPECT_EQ(first_line(spice), "hello spice\n");
     EXPECT_EQ(first_line(vnc), "hello vnc\n");
 
+    const OwnedFd vnc_again = request(qmp, path_, core::Protocol::vnc);
+    EXPECT_EQ(first_line(vnc_again), "hello vnc\n");
+
+    std::vector<std::string> executed;
+    for (const auto& command : qemu.commands()) executed.push_back(command.at("execute"));
+    EXPECT_EQ(executed, (std::vector<std::string>{"qmp_capabilities", "getfd", "add_client", "query-vnc-servers",
+                                                  "getfd", "add_client", "getfd", "add_client"}));
     const auto commands = qemu.commands();
-    ASSERT_EQ(commands.size(), 5u);
-    EXPECT_EQ(commands[0].at("execute"), "qmp_capabilities");
-    EXPECT_EQ(commands[1].at("execute"), "getfd");
-    EXPECT_EQ(commands[2].at("execute"), "add_client");
     EXPECT_EQ(commands[2].at("arguments"), (nlohmann::json{{"protocol", "spice"},
                                                            {"fdname", commands[1].at("arguments").at("fdname")},
                                                            {"skipauth", true},
                                                            {"tls", false}}));
-    EXPECT_EQ(commands[4].at("arguments").at("protocol"), "vnc");
-    EXPECT_NE(commands[1].at("arguments").at("fdname"), commands[3].at("arguments").at("fdname"));
+    EXPECT_EQ(commands[5].at("arguments").at("protocol"), "vnc");
+    EXPECT_NE(commands[1].at("arguments").at("fdname"), commands[4].at("arguments").at("fdname"));
     EXPECT_EQ(qemu.connections(), 1);  // one monitor connection for both
+}
+
+// add_client would accept the descriptor and leave it unanswered.
+TEST_F(QmpUpstreamsTest, VncWithoutAVncDisplayIsRefusedBeforeAnyDescriptorIsPassed) {
+    FakeQmp& qemu = fake(Behaviour::no_vnc);
+    QmpUpstreams qmp;
+    EXPECT_EQ(failure(qmp, path_, core::Protocol::vnc).first,
+              "QEMU has no VNC display: start it with -vnc none (or -vnc unix:PATH)");
+    EXPECT_EQ(qemu.commands().back().at("execute"), "query-vnc-servers");
+    EXPECT_EQ(first_line(request(qmp, path_, core::Protocol::spice)), "hello spice\n");
 }
 
 TEST_F(QmpUpstreamsTest, QemusRefusalIsReportedInItsWordsAndTheConnectionStaysUsable) {
@@ -296,11 +314,13 @@ TEST_F(QmpUpstreamsTest, ConcurrentRequestsFromSeveralThreadsRunOneAtATime) {
     for (auto& w : workers) w.join();
     EXPECT_EQ(connected, threads * per_thread);
 
-    // getfd and add_client strictly alternate, each pair on its own descriptor name.
+    // After the one query-vnc-servers, getfd and add_client strictly alternate, each pair on its
+    // own descriptor name.
     const auto commands = qemu.commands();
-    ASSERT_EQ(commands.size(), 1u + 2u * threads * per_thread);
+    ASSERT_EQ(commands.size(), 2u + 2u * threads * per_thread);
+    EXPECT_EQ(commands[1].at("execute"), "query-vnc-servers");
     std::set<std::string> names;
-    for (std::size_t i = 1; i < commands.size(); i += 2) {
+    for (std::size_t i = 2; i < commands.size(); i += 2) {
         EXPECT_EQ(commands[i].at("execute"), "getfd") << i;
         EXPECT_EQ(commands[i + 1].at("execute"), "add_client") << i;
         EXPECT_EQ(commands[i].at("arguments").at("fdname"), commands[i + 1].at("arguments").at("fdname"));
@@ -388,6 +408,19 @@ TEST_F(QmpUpstreamsTest, AConnectionQemuClosedWhileIdleIsReplaced) {
     std::this_thread::sleep_for(100ms);  // the reader notices the close between requests
     EXPECT_EQ(first_line(request(qmp, path_, core::Protocol::vnc)), "hello vnc\n");
     EXPECT_EQ(qemu.connections(), 2);
+}
+
+// Whether the reader has seen the close or the request finds the connection dead itself, the
+// request gets a fresh connection and succeeds.
+TEST_F(QmpUpstreamsTest, AConnectionQemuClosedJustNowIsReplacedWithinTheRequest) {
+    FakeQmp& qemu = fake();
+    QmpUpstreams qmp;
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(first_line(request(qmp, path_, core::Protocol::spice)), "hello spice\n") << i;
+        qemu.drop_connection();
+    }
+    EXPECT_EQ(first_line(request(qmp, path_, core::Protocol::spice)), "hello spice\n");
+    EXPECT_EQ(qemu.connections(), 11);
 }
 
 TEST_F(QmpUpstreamsTest, EachQmpSocketHasItsOwnConnection) {
