@@ -52,6 +52,7 @@ constexpr int minutes_per_day = 24 * minutes_per_hour;
 constexpr std::string_view unix_group_prefix = "unix:";
 constexpr std::string_view unix_scheme = "unix:";
 constexpr std::string_view tcp_scheme = "tcp:";
+constexpr std::string_view qmp_scheme = "qmp:";
 constexpr std::string_view text_source_name = "<config text>";
 
 template <class E>
@@ -256,15 +257,17 @@ std::optional<std::string> address_problem(std::string_view text) {
     return std::move(parsed.problem);
 }
 
-// "unix:/ABSOLUTE/PATH" or "tcp:HOST:PORT".
+// "unix:/ABSOLUTE/PATH", "tcp:HOST:PORT" or "qmp:/ABSOLUTE/PATH".
 Checked<UpstreamConfig> parse_upstream(std::string_view text) {
     UpstreamConfig upstream;
     upstream.text = text;
-    if (text.starts_with(unix_scheme)) {
-        upstream.kind = UpstreamConfig::Kind::unix_socket;
-        upstream.path = text.substr(unix_scheme.size());
+    if (text.starts_with(unix_scheme) || text.starts_with(qmp_scheme)) {
+        const bool qmp = text.starts_with(qmp_scheme);
+        upstream.kind = qmp ? UpstreamConfig::Kind::qmp : UpstreamConfig::Kind::unix_socket;
+        upstream.path = text.substr(qmp ? qmp_scheme.size() : unix_scheme.size());
         if (!upstream.path.starts_with('/'))
-            return {std::nullopt, fmt::format("the unix socket path must be absolute, got \"{}\"", upstream.path)};
+            return {std::nullopt, fmt::format("the {} socket path must be absolute, got \"{}\"",
+                                              qmp ? "QMP" : "unix", upstream.path)};
         return {std::move(upstream), {}};
     }
     if (text.starts_with(tcp_scheme)) {
@@ -275,11 +278,11 @@ Checked<UpstreamConfig> parse_upstream(std::string_view text) {
         upstream.port = address.value->port;
         return {std::move(upstream), {}};
     }
-    const std::string_view scheme = text.substr(0, text.find(':'));
-    if (scheme == "libvirt" || scheme == "qmp")
-        return {std::nullopt, fmt::format("\"{}:\" upstreams are not supported yet; use \"unix:/PATH\" or "
-                                          "\"tcp:HOST:PORT\"", scheme)};
-    return {std::nullopt, fmt::format("expected \"unix:/ABSOLUTE/PATH\" or \"tcp:HOST:PORT\", got \"{}\"", text)};
+    if (text.starts_with("libvirt:"))
+        return {std::nullopt, "\"libvirt:\" upstreams are not supported yet; use \"unix:/PATH\", \"tcp:HOST:PORT\" "
+                              "or \"qmp:/PATH\""};
+    return {std::nullopt, fmt::format("expected \"unix:/ABSOLUTE/PATH\", \"tcp:HOST:PORT\" or \"qmp:/ABSOLUTE/PATH\", "
+                                      "got \"{}\"", text)};
 }
 
 // RFC 1123 label, lowercase only: SNI routing compares the first label of the server name to it.
@@ -894,7 +897,7 @@ private:
         vm.vnc = read_upstream(s, "vnc");
         if (!s.has("spice") && !s.has("vnc"))
             s.error("needs a console upstream: spice = \"unix:/PATH\" and/or vnc = \"unix:/PATH\" "
-                    "(or \"tcp:HOST:PORT\")");
+                    "(or \"tcp:HOST:PORT\", \"qmp:/PATH\")");
         read_password_file(s, vm);
         if (auto seat = s.choice("seat", seat_choices)) vm.seat = *seat;
         s.read("idle_timeout", vm.idle_timeout);
@@ -940,7 +943,15 @@ private:
             (*upstream)->password_file = *file;
             any_tcp = true;
         }
-        if (!any_tcp && !s.bad("spice") && !s.bad("vnc"))
+        if (any_tcp || s.bad("spice") || s.bad("vnc")) return;
+        const auto is_qmp = [](const std::optional<UpstreamConfig>& u) {
+            return u && u->kind == UpstreamConfig::Kind::qmp;
+        };
+        if (is_qmp(vm.spice) || is_qmp(vm.vnc))
+            s.error("password_file", "applies only to tcp: upstreams (QEMU's display password), and this VM has "
+                                     "none; a qmp: upstream needs no password: QEMU's add_client skipauth=true "
+                                     "lets vmgate's connections past QEMU's own authentication");
+        else
             s.error("password_file", "applies only to tcp: upstreams (QEMU's display password), and this VM has "
                                      "none; unix socket upstreams need no password");
     }

@@ -50,10 +50,13 @@ struct ListenerConfig {
 };
 
 struct UpstreamConfig {
-    enum class Kind { unix_socket, tcp };
+    // qmp: vmgate asks QEMU over its QMP monitor for each new display connection (getfd with a
+    // socketpair end, then add_client skipauth=true), so QEMU's display needs no password and no
+    // listening socket.
+    enum class Kind { unix_socket, tcp, qmp };
     Kind kind = Kind::unix_socket;
     std::string text;           // as written, e.g. "unix:/run/vmgate/x.sock"
-    std::string path;           // Kind::unix_socket
+    std::string path;           // Kind::unix_socket: the display socket; Kind::qmp: the QMP socket
     std::string host;           // Kind::tcp
     std::uint16_t port = 0;     // Kind::tcp
     std::string password_file;  // Kind::tcp: file holding QEMU's display password (optional)

@@ -112,6 +112,8 @@ struct Gateway::State {
     }};
     auth::TicketStore tickets;
     asio::thread_pool key_generation{1};
+    // Reset before the workers go: its pending requests hold coroutines of the workers' io_contexts.
+    std::unique_ptr<QmpUpstreams> qmp_upstreams = std::make_unique<QmpUpstreams>();
     std::unique_ptr<HandshakeLimiter> handshakes;
     std::unique_ptr<GatewayContext> context;
     std::unique_ptr<admin::AdminServer> admin;
@@ -472,7 +474,9 @@ Gateway::~Gateway() {
         w->io.stop();
         if (w->thread.joinable()) w->thread.join();
     }
-    // Connections still parked in a worker refer to the shared state: they go first.
+    // QMP requests still pending hold coroutines of the workers' io_contexts: they go first, then
+    // the connections still parked in a worker, which refer to the shared state.
+    state_->qmp_upstreams.reset();
     state_->workers.clear();
 }
 
@@ -489,7 +493,8 @@ void Gateway::start() {
     const core::GatewayConfig& g = first->config.gateway;
     s.gateway_in_effect = g;
     s.context = std::unique_ptr<GatewayContext>(
-        new GatewayContext{*s.audit_log, s.clock, s.sessions, s.tickets, s.key_generation.get_executor()});
+        new GatewayContext{*s.audit_log, s.clock, s.sessions, s.tickets, s.key_generation.get_executor(),
+                           *s.qmp_upstreams});
     s.handshakes = std::make_unique<HandshakeLimiter>(g.max_handshakes, g.max_handshakes_per_source);
     unsigned n = g.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());

@@ -16,6 +16,14 @@ namespace {
 
 constexpr std::size_t handshake_read_size = 4096;
 
+// What the admin most likely has to fix when QEMU refuses vmgate's own login.
+std::string login_refusal_hint(const core::UpstreamConfig& upstream, spice::LinkError code) {
+    // add_client skipauth skips QEMU's password check, but a QEMU with sasl=on still wants SASL (§10).
+    if (upstream.kind == core::UpstreamConfig::Kind::qmp) return " (a qmp: upstream needs QEMU's -spice without sasl=on)";
+    if (code == spice::LinkError::permission_denied) return " (check the VM's password_file)";
+    return "";
+}
+
 // The main channel's upstream -> client stream, watched for the session id and stripped of
 // migration messages (they carry the hypervisor's address).
 class MainChannelTransform final : public StreamTransform {
@@ -95,7 +103,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
 
 asio::awaitable<void> SpiceConnection::link_upstream() {
     try {
-        upstream_ = co_await connect_upstream(executor_, *vm_->spice);
+        upstream_ = co_await connect_upstream(executor_, *vm_->spice, core::Protocol::spice, gateway_.qmp_upstreams);
     } catch (const std::exception& e) {
         refuse(spice::LinkError::error, std::string("cannot reach the VM's display: ") + e.what());
     }
@@ -267,7 +275,7 @@ asio::awaitable<void> SpiceConnection::login_upstream() {
     if (code != spice::LinkError::ok)  // the client's own credential was fine: not a password prompt
         refuse(code == spice::LinkError::permission_denied ? spice::LinkError::error : code,
                "QEMU refused the gateway's login: " + std::string(spice::to_string(code)) +
-                   (code == spice::LinkError::permission_denied ? " (check the VM's password_file)" : ""));
+                   login_refusal_hint(*vm_->spice, code));
 }
 
 // ---- data phase ------------------------------------------------------------------------------

@@ -5,43 +5,72 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
+#include <sys/socket.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
 namespace vmgate::net {
+namespace {
+
+using GenericSocket = asio::generic::stream_protocol::socket;
+
+asio::awaitable<GenericSocket> connect_unix(asio::any_io_executor executor, const std::string& path) {
+    GenericSocket socket(executor);
+    co_await socket.async_connect(asio::local::stream_protocol::endpoint(path), asio::use_awaitable);
+    co_return socket;
+}
+
+asio::awaitable<GenericSocket> connect_tcp(asio::any_io_executor executor, const core::UpstreamConfig& upstream) {
+    asio::ip::tcp::resolver resolver(executor);
+    auto results = co_await resolver.async_resolve(upstream.host, std::to_string(upstream.port), asio::use_awaitable);
+    std::error_code last = asio::error::host_not_found;
+    GenericSocket socket(executor);
+    for (const auto& entry : results) {
+        socket = GenericSocket(executor);
+        std::error_code ec;
+        co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) {
+            last = {};
+            break;
+        }
+        last = ec;
+    }
+    if (last) throw std::system_error(last);
+    // Console input is many tiny messages: Nagle would add latency to every keystroke.
+    socket.set_option(asio::ip::tcp::no_delay(true));
+    co_return socket;
+}
+
+asio::awaitable<GenericSocket> connect_qmp(asio::any_io_executor executor, const core::UpstreamConfig& upstream,
+                                           core::Protocol display, QmpUpstreams& qmp) {
+    OwnedFd display_end = co_await qmp.connect_display(upstream.path, display);
+    GenericSocket socket(executor);
+    socket.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), display_end.get());
+    display_end.release();  // the socket owns it now
+    co_return socket;
+}
+
+}  // namespace
 
 asio::awaitable<std::unique_ptr<SocketStream>> connect_upstream(asio::any_io_executor executor,
-                                                                const core::UpstreamConfig& upstream) {
-    asio::generic::stream_protocol::socket socket(executor);
+                                                                const core::UpstreamConfig& upstream,
+                                                                core::Protocol display, QmpUpstreams& qmp) {
+    std::optional<GenericSocket> socket;
     try {
-        if (upstream.kind == core::UpstreamConfig::Kind::unix_socket) {
-            co_await socket.async_connect(asio::local::stream_protocol::endpoint(upstream.path),
-                                          asio::use_awaitable);
-        } else {
-            asio::ip::tcp::resolver resolver(executor);
-            auto results = co_await resolver.async_resolve(upstream.host, std::to_string(upstream.port),
-                                                           asio::use_awaitable);
-            std::error_code last = asio::error::host_not_found;
-            for (const auto& entry : results) {
-                socket = asio::generic::stream_protocol::socket(executor);
-                std::error_code ec;
-                co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
-                if (!ec) {
-                    last = {};
-                    break;
-                }
-                last = ec;
-            }
-            if (last) throw std::system_error(last);
-            // Console input is many tiny messages: Nagle would add latency to every keystroke.
-            socket.set_option(asio::ip::tcp::no_delay(true));
+        switch (upstream.kind) {
+        case core::UpstreamConfig::Kind::unix_socket: socket = co_await connect_unix(executor, upstream.path); break;
+        case core::UpstreamConfig::Kind::tcp: socket = co_await connect_tcp(executor, upstream); break;
+        case core::UpstreamConfig::Kind::qmp: socket = co_await connect_qmp(executor, upstream, display, qmp); break;
         }
     } catch (const std::system_error& e) {
         throw std::system_error(e.code(), "upstream " + upstream.text);
+    } catch (const std::exception& e) {
+        throw std::runtime_error("upstream " + upstream.text + ": " + e.what());
     }
-    co_return std::make_unique<SocketStream>(std::move(socket));
+    co_return std::make_unique<SocketStream>(std::move(*socket));
 }
 
 std::string read_upstream_password(const core::UpstreamConfig& upstream) {

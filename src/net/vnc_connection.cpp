@@ -228,7 +228,7 @@ void VncConnection::authentication_failed(const std::string& why, const std::str
 asio::awaitable<void> VncConnection::connect_upstream_display() {
     std::optional<std::string> password;
     try {
-        upstream_ = co_await connect_upstream(executor_, *vm_->vnc);
+        upstream_ = co_await connect_upstream(executor_, *vm_->vnc, core::Protocol::vnc, gateway_.qmp_upstreams);
         if (std::string p = read_upstream_password(*vm_->vnc); !p.empty()) password = std::move(p);
     } catch (const std::exception& e) {
         deny("the display of " + vm_->name + " cannot be reached: " + e.what());

@@ -121,21 +121,16 @@ std::string replace(std::string text, std::string_view from, std::string_view to
 
 // ------------------------------------------------------------------------------ whole files
 
-TEST(ConfigDesignExample, VerbatimIsRefusedOnlyForTheQmpUpstreamAndTheUndefinedGroup) {
+TEST(ConfigDesignExample, VerbatimIsRefusedOnlyForTheUndefinedGroup) {
     const ConfigResult result = parse(design_example);
-    ASSERT_EQ(result.errors.size(), 2u) << dump(result);
-    EXPECT_EQ(result.errors[0].key, "vm[1].spice");
-    EXPECT_EQ(result.errors[0].line, 57);
-    EXPECT_THAT(result.errors[0].message, HasSubstr("\"qmp:\" upstreams are not supported yet"));
-    EXPECT_EQ(result.errors[1].key, "vm[1].allow[2].groups[0]");
-    EXPECT_EQ(result.errors[1].line, 66);
-    EXPECT_THAT(result.errors[1].message, HasSubstr("group \"auditors\" is not defined in [groups]"));
+    ASSERT_EQ(result.errors.size(), 1u) << dump(result);
+    EXPECT_EQ(result.errors[0].key, "vm[1].allow[2].groups[0]");
+    EXPECT_EQ(result.errors[0].line, 66);
+    EXPECT_THAT(result.errors[0].message, HasSubstr("group \"auditors\" is not defined in [groups]"));
 }
 
-TEST(ConfigDesignExample, ParsesWithAUnixUpstreamAndTheAuditorsGroupDefined) {
-    std::string text = replace(std::string(design_example), "qmp:/run/vmgate/leaptest.qmp",
-                               "unix:/run/vmgate/leaptest.spice.sock");
-    text = replace(text, "[groups]\n", "[groups]\nauditors = [\"unix:audit\"]\n");
+TEST(ConfigDesignExample, ParsesWithTheAuditorsGroupDefined) {
+    const std::string text = replace(std::string(design_example), "[groups]\n", "[groups]\nauditors = [\"unix:audit\"]\n");
     const Config config = parse_ok(text);
 
     EXPECT_EQ(config.path, "test.toml");
@@ -166,6 +161,10 @@ TEST(ConfigDesignExample, ParsesWithAUnixUpstreamAndTheAuditorsGroupDefined) {
     EXPECT_EQ(debianx.allow[1].hours, (TimeWindow{18 * 60, 23 * 60}));
 
     const VmConfig& leaptest = config.vms[1];
+    ASSERT_TRUE(leaptest.spice);
+    EXPECT_EQ(leaptest.spice->kind, UpstreamConfig::Kind::qmp);
+    EXPECT_EQ(leaptest.spice->path, "/run/vmgate/leaptest.qmp");
+    EXPECT_EQ(leaptest.spice->text, "qmp:/run/vmgate/leaptest.qmp");
     ASSERT_EQ(leaptest.allow.size(), 3u);
     ASSERT_TRUE(leaptest.allow[0].days);
     EXPECT_TRUE(leaptest.allow[0].days->contains(Weekday::mon));
@@ -760,13 +759,67 @@ password_file = "/etc/d.pass"
     EXPECT_EQ(result.errors[1].key, "vm[0].vnc");
     EXPECT_EQ(result.errors[2].key, "vm[1].spice");
     EXPECT_EQ(result.errors[2].message,
-              "expected \"unix:/ABSOLUTE/PATH\" or \"tcp:HOST:PORT\", got \"http://b\"");
+              "expected \"unix:/ABSOLUTE/PATH\", \"tcp:HOST:PORT\" or \"qmp:/ABSOLUTE/PATH\", got \"http://b\"");
     EXPECT_EQ(result.errors[3].key, "vm[2]");
     EXPECT_EQ(result.errors[3].line, 8);
     EXPECT_THAT(result.errors[3].message, HasSubstr("needs a console upstream"));
     EXPECT_EQ(result.errors[4].key, "vm[3].password_file");
     EXPECT_EQ(result.errors[4].line, 13);
     EXPECT_THAT(result.errors[4].message, HasSubstr("applies only to tcp: upstreams"));
+}
+
+TEST(ConfigUpstreams, QmpForBothProtocols) {
+    const Config config = parse_ok(R"(
+[[vm]]
+name = "q"
+spice = "qmp:/run/vmgate/q.qmp"
+vnc = "qmp:/run/vmgate/q.qmp"
+)");
+    const VmConfig& vm = config.vms.at(0);
+    for (const auto* upstream : {&*vm.spice, &*vm.vnc}) {
+        EXPECT_EQ(upstream->kind, UpstreamConfig::Kind::qmp);
+        EXPECT_EQ(upstream->path, "/run/vmgate/q.qmp");
+        EXPECT_EQ(upstream->password_file, "");
+    }
+}
+
+// The password file is the tcp: upstream's; the QMP one needs none and does not get it.
+TEST(ConfigUpstreams, PasswordFileNextToAQmpUpstreamGoesToTheTcpOne) {
+    const Config config = parse_ok(R"(
+[[vm]]
+name = "m"
+spice = "qmp:/run/vmgate/m.qmp"
+vnc = "tcp:127.0.0.1:5901"
+password_file = "/etc/vmgate/m.pass"
+)");
+    EXPECT_EQ(config.vms[0].spice->password_file, "");
+    EXPECT_EQ(config.vms[0].vnc->password_file, "/etc/vmgate/m.pass");
+}
+
+TEST(ConfigErrors, QmpUpstreams) {
+    const ConfigResult result = parse(R"(
+[[vm]]
+name = "a"
+spice = "qmp:run/a.qmp"
+vnc = "qmp:"
+[[vm]]
+name = "b"
+vnc = "qmp:/run/b.qmp"
+password_file = "/etc/b.pass"
+[[vm]]
+name = "c"
+spice = "libvirt:c"
+)");
+    ASSERT_EQ(result.errors.size(), 4u) << dump(result);
+    EXPECT_EQ(result.errors[0].key, "vm[0].spice");
+    EXPECT_EQ(result.errors[0].message, "the QMP socket path must be absolute, got \"run/a.qmp\"");
+    EXPECT_EQ(result.errors[1].key, "vm[0].vnc");
+    EXPECT_EQ(result.errors[1].message, "the QMP socket path must be absolute, got \"\"");
+    EXPECT_EQ(result.errors[2].key, "vm[1].password_file");
+    EXPECT_EQ(result.errors[2].line, 8);
+    EXPECT_THAT(result.errors[2].message, HasSubstr("a qmp: upstream needs no password"));
+    EXPECT_EQ(result.errors[3].key, "vm[2].spice");
+    EXPECT_THAT(result.errors[3].message, HasSubstr("\"libvirt:\" upstreams are not supported yet"));
 }
 
 TEST(ConfigErrors, VmSeatAndDurations) {

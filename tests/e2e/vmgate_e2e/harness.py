@@ -331,12 +331,15 @@ class Qemu:
     (`upstream` = "tcp:127.0.0.1:N").
 
     qmp=True adds a QMP monitor on a unix socket (`qmp_path`; see `qmp()`); spice_extra is
-    appended to the generated -spice value (e.g. "seamless-migration=on")."""
+    appended to the generated -spice value (e.g. "seamless-migration=on").
+    vmgate_qmp=True adds a second QMP monitor for vmgate's `qmp:` upstream (`vmgate_qmp_path`,
+    `qmp_upstream`): QEMU serves one client per -qmp socket, and vmgate keeps its connection."""
 
     def __init__(self, workdir, name="vm1", tcp_port=None, password=None, spice_opts=None, env=None,
-                 wait_port=None, qmp=False, spice_extra=None):
+                 wait_port=None, qmp=False, spice_extra=None, vmgate_qmp=False):
         self.workdir = workdir
         self.qmp_path = os.path.join(workdir, "%s.qmp.sock" % name) if qmp else None
+        self.vmgate_qmp_path = os.path.join(workdir, "%s.vmgate-qmp.sock" % name) if vmgate_qmp else None
         self.spice_extra = spice_extra
         self.name = name
         self.tcp_port = tcp_port
@@ -355,8 +358,19 @@ class Qemu:
         return "unix:%s" % self.socket_path
 
     @property
+    def qmp_upstream(self):
+        return "qmp:%s" % self.vmgate_qmp_path
+
+    @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+    def qmp_argv(self):
+        argv = []
+        for path in (self.qmp_path, self.vmgate_qmp_path):
+            if path:
+                argv += ["-qmp", "unix:%s,server=on,wait=off" % path]
+        return argv
 
     def argv(self):
         argv = [QEMU, "-name", self.name, "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults",
@@ -373,12 +387,10 @@ class Qemu:
             spice += ",password-secret=pw" if self.password is not None else ",disable-ticketing=on"
         if self.spice_extra:
             spice += "," + self.spice_extra
-        if self.qmp_path:
-            argv += ["-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
-        return argv + ["-spice", spice]
+        return argv + self.qmp_argv() + ["-spice", spice]
 
     def start(self, timeout=20.0):
-        for path in (self.socket_path, self.qmp_path):
+        for path in (self.socket_path, self.qmp_path, self.vmgate_qmp_path):
             if path and os.path.exists(path):
                 os.unlink(path)
         env = dict(os.environ, **self.env) if self.env else None
@@ -388,11 +400,11 @@ class Qemu:
             if self.proc.poll() is not None:
                 raise RuntimeError("QEMU %s exited with %s:\n%s" % (
                     self.name, self.proc.returncode, read_tail(self.log_path)))
-            if self.qmp_path and not is_unix_socket(self.qmp_path):
+            if any(path and not is_unix_socket(path) for path in (self.qmp_path, self.vmgate_qmp_path)):
                 return False
             if self.wait_port:
                 return self.wait_port in listening_ports(self.proc.pid)
-            return is_unix_socket(self.socket_path)
+            return self.socket_path is None or is_unix_socket(self.socket_path)
         return wait_started(self, ready, timeout, "QEMU %s SPICE socket" % self.name)
 
     def stop(self):
@@ -1445,6 +1457,10 @@ class QemuVnc(Qemu):
                           D/qemu.conf). Without TLS QEMU offers SASL (20) with DIGEST-MD5 only.
         share=...         `share=allow-exclusive|force-shared|ignore`
         vnc_extra="k=v"   appended to the -vnc value
+        listen=False      `-vnc none`: the VNC server runs but listens nowhere (no `socket_path`);
+                          only QMP add_client (vmgate_qmp=True, a `qmp:` upstream) reaches it
+        vmgate_qmp=True   a QMP socket for vmgate (see Qemu)
+        extra_argv=[...]  appended to QEMU's command line (e.g. a -spice display as well)
     The guest is SeaBIOS without disks ("No bootable device.", 720x400 text) started with
     `-boot menu=on,splash-time=VNC_SPLASH_MS`: after a reset SeaBIOS shows "Press ESC for boot
     menu." for that long before the last line comes back, so a reset (Ctrl+Alt+Del from
@@ -1457,14 +1473,17 @@ class QemuVnc(Qemu):
     x509_dname / sasl_username once authenticated), RESET (e.g. from Ctrl+Alt+Del), ..."""
 
     def __init__(self, workdir, name="vm1", tcp_port=None, password=None, tls_pki=None, verify_peer=False,
-                 sasl_conf_dir=None, share=None, vnc_extra=None, env=None, wait_text_screen=True):
+                 sasl_conf_dir=None, share=None, vnc_extra=None, env=None, wait_text_screen=True, listen=True,
+                 vmgate_qmp=False, extra_argv=()):
         if tcp_port is not None and tcp_port < 5900:
             raise ValueError("QEMU's -vnc takes a display number (port - 5900): port %d < 5900" % tcp_port)
         env = dict(env or {})
         if sasl_conf_dir:
             env["SASL_CONF_PATH"] = sasl_conf_dir
-        super().__init__(workdir, name, tcp_port=tcp_port, env=env or None, qmp=True)
-        self.socket_path = None if tcp_port else os.path.join(workdir, "%s.vnc.sock" % name)
+        super().__init__(workdir, name, tcp_port=tcp_port, env=env or None, qmp=True, vmgate_qmp=vmgate_qmp)
+        self.socket_path = None if tcp_port or not listen else os.path.join(workdir, "%s.vnc.sock" % name)
+        self.listen = listen
+        self.extra_argv = list(extra_argv)
         self.password = password
         self.tls_pki = tls_pki
         self.verify_peer = verify_peer
@@ -1478,6 +1497,8 @@ class QemuVnc(Qemu):
     def vnc_value(self):
         if self.tcp_port:
             vnc = "127.0.0.1:%d" % (self.tcp_port - 5900)
+        elif not self.listen:
+            vnc = "none"
         else:
             vnc = "unix:%s" % self.socket_path
         if self.password:
@@ -1496,12 +1517,11 @@ class QemuVnc(Qemu):
         argv = [QEMU, "-name", self.name, "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults",
                 "-no-user-config", "-nic", "none", "-display", "none", "-vga", "std",
                 "-boot", "menu=on,splash-time=%d" % VNC_SPLASH_MS,
-                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
-                "-qmp", "unix:%s,server=on,wait=off" % self.events_path]
+                "-qmp", "unix:%s,server=on,wait=off" % self.events_path] + self.qmp_argv()
         if self.tls_pki:
             argv += ["-object", "tls-creds-x509,id=vnctls0,dir=%s,endpoint=server,verify-peer=%s" % (
                 self.tls_pki.dir, "on" if self.verify_peer else "off")]
-        return argv + ["-vnc", self.vnc_value()]
+        return argv + ["-vnc", self.vnc_value()] + self.extra_argv
 
     def start(self, timeout=20.0):
         if os.path.exists(self.events_path):
