@@ -33,6 +33,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmgate_e2e import harness as h  # noqa: E402
+from vmgate_e2e import raw_rfb as raw  # noqa: E402
 from vmgate_e2e import vnc_client as vc  # noqa: E402
 
 PASSWORDS = {"alice": "alice-Vnc-1", "bob": "bob-Vnc-2", "carol": "carol-Vnc-3"}
@@ -575,6 +576,56 @@ class VncGatewayTcpUpstream(h.VncHarnessMixin, h.E2ETestCase):
         close = self.gw.wait_audit("close", since=mark, timeout=8.0)
         self.assertEqual(close[0].get("reason"), r.reason, close)
         self.assertEqual(self.gw.audit_events("channel_open", since=mark), [])
+
+
+class VncGatewaySniRoute(h.VncHarnessMixin, h.E2ETestCase):
+    """route = "sni" on a VNC listener: TigerVNC sends the server name (gtk-vnc does not), so the
+    raw RFB client plays that client here. The VM is refused only after authentication."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"), san="DNS:localhost,DNS:*.vms.test,IP:127.0.0.1")
+        sasldb = h.make_sasldb(os.path.join(cls.tmp, "sasldb2"), PASSWORDS, appname="vnc")
+        cls.qemu = cls.start_vnc_qemu("snivm")
+        vms = [h.vnc_vm_entry("vm1", cls.qemu.upstream, users=["alice"]),
+               h.vnc_vm_entry("vm2", cls.qemu.upstream, users=["bob"])]
+        cls.port = h.free_port()
+        cls.gw = cls.start_gateway(h.gateway_config(
+            cls.pki, [h.vnc_listener(cls.port, sni_suffix=".vms.test")], vms, sasl={"sasldb": sasldb}))
+
+    def login(self, server_name, user):
+        """X509Plain as `user` with TLS server name `server_name`: (SecurityResult, ServerInit or None)."""
+        with raw.RawRfb(port=self.port, timeout=8.0) as r:
+            r.vencrypt_x509(raw.VENCRYPT_X509PLAIN, self.pki.ca_cert, server_hostname=server_name)
+            r.plain_auth(user, PASSWORDS[user])
+            result = r.read_security_result()
+            return result, (r.client_init() if result.status == raw.RESULT_OK else None)
+
+    def test_the_server_name_picks_the_vm(self):
+        mark = self.gw.audit_mark()
+        result, init = self.login("vm1.vms.test", "alice")
+        self.assertEqual(result.status, raw.RESULT_OK, result)
+        self.assertEqual(init.name, b"QEMU (snivm)", init)
+        links = self.gw.wait_audit("link", since=mark)
+        self.assertEqual((links[0].get("vm"), links[0].get("server_name")), ("vm1", "vm1.vms.test"), links)
+        self.gw.wait_audit("channel_open", since=mark, vm="vm1", user="alice")
+
+    def test_a_vm_the_user_may_not_use_is_refused_with_the_policy_reason(self):
+        mark = self.gw.audit_mark()
+        result, _ = self.login("vm2.vms.test", "alice")
+        self.assertEqual(result.status, raw.RESULT_FAILED, result)
+        decision = self.gw.wait_audit("decision", since=mark)[0]
+        self.assertEqual((decision.get("vm"), decision.get("allowed")), ("vm2", False), decision)
+        self.assertEqual(result.reason.decode(), decision.get("reason"))
+
+    def test_a_name_outside_the_suffix_is_refused_after_authentication(self):
+        mark = self.gw.audit_mark()
+        result, _ = self.login("localhost", "alice")
+        self.assertEqual((result.status, result.reason),
+                         (raw.RESULT_FAILED, b'TLS server name "localhost" is not of the form VM.vms.test'))
+        self.assertEqual(self.gw.wait_audit("auth", since=mark)[0].get("result"), "ok")
+        self.assertEqual(self.gw.audit_events("decision", since=mark), [])
 
 
 if __name__ == "__main__":
