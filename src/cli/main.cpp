@@ -135,7 +135,7 @@ CLI::App* add_sessions(CLI::App& app, Options& o) {
         "sessions",
         "List the running daemon's live sessions, one line each: ID (for `sessions kill`), VM, USER\n"
         "(user@realm), MECH (how they authenticated), SOURCE (client address and port), SINCE (start,\n"
-        "local time), CHANNELS (open SPICE channels), IN and OUT (bytes from and to the client)");
+        "local time), CHANNELS (open SPICE channels, or vnc), IN and OUT (bytes from and to the client)");
     sessions->require_subcommand(0, 1);
     add_admin_target(*sessions, o.admin);
     sessions->add_flag("--json", o.sessions_json,

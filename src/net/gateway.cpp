@@ -278,7 +278,8 @@ void Gateway::State::refuse_at_accept(const core::ListenerConfig& listener, cons
                                       const std::string& why) {
     const std::uint64_t id = context->next_connection_id++;
     const std::string peer_text = peer.address().to_string() + ":" + std::to_string(peer.port());
-    audit_log->record("accept", {{"conn", id}, {"listener", listener.address}, {"peer", peer_text}, {"tls", listener.tls}});
+    audit_log->record("accept", {{"conn", id}, {"listener", listener.address}, {"peer", peer_text}, {"tls", listener.tls},
+                                 {"protocol", core::to_string(listener.protocol)}});
     audit_log->record("close", {{"conn", id}, {"peer", peer_text}, {"reason", why},
                                 {"bytes_from_client", 0}, {"bytes_to_client", 0}, {"duration_ms", 0}});
 }

@@ -948,9 +948,14 @@ class HeldClient:
     keeps the session until finish() closes its stdin (with --roundtrip it then proves the
     session still works both ways). Stopped by PID on cleanup."""
 
+    result_class = ClientResult  # what finish() returns
+
     def __init__(self, home, roundtrip=True, timeout=20.0, env=None, name="held-client", **kw):
         extra = list(kw.pop("extra", ())) + ["--hold-stdin"] + (["--roundtrip"] if roundtrip else [])
-        self.argv = client_argv(timeout=timeout, extra=extra, **kw)
+        self._prepare(client_argv(timeout=timeout, extra=extra, **kw), home, timeout, env, name)
+
+    def _prepare(self, argv, home, timeout, env, name):
+        self.argv = argv
         self.env = env
         self.home = home
         self.timeout = timeout
@@ -1002,7 +1007,7 @@ class HeldClient:
         with _live_lock:
             if self.proc in _live_processes:
                 _live_processes.remove(self.proc)
-        self.result = ClientResult(self.argv, self.proc.returncode,
+        self.result = self.result_class(self.argv, self.proc.returncode,
                                    self.ready_line + "\n" + out.decode(errors="replace"),
                                    read_tail(self.stderr_path, 40), time.monotonic() - t0)
         return self.result
@@ -1673,22 +1678,11 @@ class HeldVncClient(HeldClient):
     interface as HeldClient (start, alive, finish, stop, ready_line, stderr_path); finish()
     returns a VncClientResult."""
 
-    def __init__(self, home, send_keys=True, timeout=20.0, env=None, name="held-vnc-client", **kw):
-        self.argv = vnc_client_argv(timeout=timeout, hold=True, send_keys=send_keys, **kw)
-        self.env = env
-        self.home = home
-        self.timeout = timeout
-        self.proc = None
-        self.stderr_path = os.path.join(home, "%s.stderr" % name)
-        self.ready_line = None
-        self.result = None
+    result_class = VncClientResult
 
-    def finish(self, timeout=None):
-        if self.result is not None:
-            return self.result
-        plain = super().finish(timeout)
-        self.result = VncClientResult(plain.argv, plain.rc, plain.stdout, plain.stderr, plain.elapsed)
-        return self.result
+    def __init__(self, home, send_keys=True, timeout=20.0, env=None, name="held-vnc-client", **kw):
+        self._prepare(vnc_client_argv(timeout=timeout, hold=True, send_keys=send_keys, **kw), home, timeout, env,
+                      name)
 
 
 class VncHarnessMixin:
