@@ -107,7 +107,7 @@ asio::awaitable<void> AdminServer::serve(asio::local::stream_protocol::socket so
             buffer.consume(n);
             nlohmann::json reply;
             try {
-                reply = handler_(nlohmann::json::parse(line));
+                reply = co_await handler_(nlohmann::json::parse(line));
             } catch (const nlohmann::json::exception& e) {
                 reply = {{"ok", false}, {"error", std::string("malformed request: ") + e.what()}};
             }

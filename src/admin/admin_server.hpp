@@ -18,7 +18,8 @@ namespace vmgate::admin {
 
 class AdminServer {
 public:
-    using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+    // A coroutine: some answers wait on other things (`vms` tries every upstream).
+    using Handler = std::function<asio::awaitable<nlohmann::json>(const nlohmann::json& request)>;
 
     // Binds PATH (replacing a stale socket, refusing a live one). Throws std::runtime_error.
     AdminServer(asio::io_context& io, std::string path, Handler handler);

@@ -203,6 +203,50 @@ std::string reload_summary(const json& reply) {
     return out;
 }
 
+// ---- vms ----
+
+namespace {
+
+std::string display_line(std::string_view display, const json& d) {
+    if (d.is_null()) return fmt::format("  {:<5}  -\n", display);
+    const bool reachable = d.at("reachable").get<bool>();
+    return fmt::format("  {:<5}  {}  {}\n", display, d.at("upstream").get<std::string>(),
+                       reachable ? "reachable" : "UNREACHABLE: " + d.value("problem", std::string("no reason given")));
+}
+
+std::string vm_heading(const json& vm) {
+    std::vector<std::string> facts;
+    if (vm.contains("uuid")) facts.push_back("libvirt domain " + vm.at("domain").get<std::string>() + " " +
+                                             vm.at("uuid").get<std::string>() + ", " + vm.at("state").get<std::string>());
+    const auto rules = vm.at("allow_rules").get<std::size_t>();
+    if (vm.at("source") == "libvirt") facts.emplace_back("no [[vm]] section: nobody may use it");
+    else facts.push_back(rules == 0 ? "no allow rule: nobody may use it" : fmt::format("{} allow rule{}", rules, rules == 1 ? "" : "s"));
+    return fmt::format("{} ({})\n", vm.at("name").get<std::string>(), fmt::join(facts, "; "));
+}
+
+}  // namespace
+
+std::string vms_listing(const json& reply) {
+    std::string out;
+    const auto& libvirt = reply.at("libvirt");
+    if (libvirt.at("inventory") != "none") {
+        out += "libvirt " + libvirt.at("uri").get<std::string>() + ": ";
+        out += libvirt.at("connected").get<bool>() ? "connected\n"
+                                                   : "NOT CONNECTED: " + libvirt.at("problem").get<std::string>() + "\n";
+    }
+    if (reply.at("vms").empty()) return out + "no VMs\n";
+    for (const auto& vm : reply.at("vms"))
+        out += vm_heading(vm) + display_line("spice", vm.at("spice")) + display_line("vnc", vm.at("vnc"));
+    return out;
+}
+
+bool all_reachable(const json& reply) {
+    for (const auto& vm : reply.at("vms"))
+        for (const char* display : {"spice", "vnc"})
+            if (const auto& d = vm.at(display); !d.is_null() && !d.at("reachable").get<bool>()) return false;
+    return true;
+}
+
 std::optional<std::string> request_ticket(const AdminTarget& target, const TicketArgs& args,
                                           std::chrono::seconds ttl) {
     const auto reply = ask_daemon(target, {{"op", "ticket"}, {"user", args.user}, {"vm", args.vm},
@@ -264,6 +308,13 @@ int run_reload(const AdminTarget& target) {
         return 1;
     }
     return print_reply([&] { return reload_summary(*reply); });
+}
+
+int run_vms(const AdminTarget& target, bool json) {
+    const auto reply = ask_daemon(target, {{"op", "vms"}});
+    if (!reply || refused(*reply)) return 1;
+    if (print_reply([&] { return json ? reply->dump() + "\n" : vms_listing(*reply); }) != 0) return 1;
+    return all_reachable(*reply) ? 0 : 1;
 }
 
 }  // namespace vmgate::cli

@@ -1,5 +1,5 @@
 // The commands that talk to the running daemon over its admin socket (admin/admin_server.hpp):
-// ticket, sessions, sessions kill and reload. Each prints what it got and returns the exit code:
+// ticket, sessions, sessions kill, reload and vms. Each prints what it got and returns the exit code:
 // 0 done, 1 the daemon refused or could not be reached ("vmgate: ..." on stderr), 2 usage error.
 #pragma once
 
@@ -39,6 +39,8 @@ int run_ticket(const AdminTarget& target, const TicketArgs& args);
 int run_sessions(const AdminTarget& target, bool json);
 int run_kill(const AdminTarget& target, const KillArgs& args);
 int run_reload(const AdminTarget& target);
+// 0 when every display of every VM is reachable, 1 when one is not or the daemon cannot be asked.
+int run_vms(const AdminTarget& target, bool json);
 
 // The daemon's one-time ticket for args.user on args.vm, valid for ttl (args.ttl is not read);
 // nullopt after printing why there is none.
@@ -65,5 +67,11 @@ std::variant<KillSelector, std::string> kill_selector(const KillArgs& args);
 
 // What `vmgate reload` prints when the daemon applied the new configuration.
 std::string reload_summary(const nlohmann::json& reply);
+
+// What `vmgate vms` prints from the daemon's `vms` reply: the libvirt inventory's state, then one
+// block per VM with each display's upstream and whether it is reachable.
+std::string vms_listing(const nlohmann::json& reply);
+// Whether every display in a `vms` reply is reachable.
+bool all_reachable(const nlohmann::json& reply);
 
 }  // namespace vmgate::cli

@@ -47,6 +47,7 @@ struct Options {
     cli::AdminTarget admin;
     cli::TicketArgs ticket;
     bool sessions_json = false;
+    bool vms_json = false;
     cli::KillArgs kill;
     cli::ExplainArgs explain;
     cli::UsersArgs users;
@@ -168,6 +169,20 @@ CLI::App* add_reload(CLI::App& app, Options& o) {
     return reload;
 }
 
+CLI::App* add_vms(CLI::App& app, Options& o) {
+    auto* vms = app.add_subcommand(
+        "vms",
+        "List the VMs the running daemon knows: its [[vm]] sections and, with [libvirt] vms, the\n"
+        "domains of the libvirt inventory (name, UUID, state; a domain without a [[vm]] section is\n"
+        "listed but nobody may use it). For each display (spice, vnc) the upstream and whether the\n"
+        "daemon can reach it now: it opens a display connection the way a client's would and closes\n"
+        "it before any handshake (all at once, at most 6 s). Exit 0 when every display is reachable,\n"
+        "1 when one is not or the daemon cannot be asked");
+    add_admin_target(*vms, o.admin);
+    vms->add_flag("--json", o.vms_json, "Print the daemon's reply as JSON instead");
+    return vms;
+}
+
 CLI::App* add_policy_explain(CLI::App& app, Options& o) {
     auto* policy = app.add_subcommand("policy", "Questions about the access policy of a configuration file");
     policy->require_subcommand(1);
@@ -287,6 +302,7 @@ int main(int argc, char** argv) {
     auto* sessions = add_sessions(app, o);
     auto* kill = add_kill(*sessions, o);
     auto* reload = add_reload(app, o);
+    auto* vms = add_vms(app, o);
     auto* explain = add_policy_explain(app, o);
     const auto users = add_users(app, o);
     auto* vv = add_vv(app, o);
@@ -306,6 +322,7 @@ int main(int argc, char** argv) {
     if (*kill) return cli::run_kill(o.admin, o.kill);
     if (*sessions) return cli::run_sessions(o.admin, o.sessions_json);
     if (*reload) return cli::run_reload(o.admin);
+    if (*vms) return cli::run_vms(o.admin, o.vms_json);
     if (*explain) return cli::run_policy_explain(o.explain);
     if (*users.add) return cli::run_users_add(o.users);
     if (*users.passwd) return cli::run_users_passwd(o.users);

@@ -25,7 +25,8 @@ namespace {
 
 using GroupMap = std::map<std::string, std::vector<std::string>>;
 
-constexpr std::string_view top_level_keys[] = {"gateway", "tls", "sasl", "groups", "listener", "vm"};
+constexpr std::string_view top_level_keys[] = {"gateway", "tls", "sasl", "libvirt", "groups", "listener", "vm"};
+constexpr std::string_view libvirt_keys[] = {"uri", "vms"};
 constexpr std::string_view gateway_keys[] = {"state_dir",    "audit_log",         "metrics",
                                              "admin_socket", "handshake_timeout", "max_handshakes",
                                              "max_handshakes_per_source", "workers"};
@@ -53,6 +54,7 @@ constexpr std::string_view unix_group_prefix = "unix:";
 constexpr std::string_view unix_scheme = "unix:";
 constexpr std::string_view tcp_scheme = "tcp:";
 constexpr std::string_view qmp_scheme = "qmp:";
+constexpr std::string_view libvirt_scheme = "libvirt:";
 constexpr std::string_view text_source_name = "<config text>";
 
 template <class E>
@@ -257,7 +259,7 @@ std::optional<std::string> address_problem(std::string_view text) {
     return std::move(parsed.problem);
 }
 
-// "unix:/ABSOLUTE/PATH", "tcp:HOST:PORT" or "qmp:/ABSOLUTE/PATH".
+// "unix:/ABSOLUTE/PATH", "tcp:HOST:PORT", "qmp:/ABSOLUTE/PATH" or "libvirt:DOMAIN".
 Checked<UpstreamConfig> parse_upstream(std::string_view text) {
     UpstreamConfig upstream;
     upstream.text = text;
@@ -278,11 +280,15 @@ Checked<UpstreamConfig> parse_upstream(std::string_view text) {
         upstream.port = address.value->port;
         return {std::move(upstream), {}};
     }
-    if (text.starts_with("libvirt:"))
-        return {std::nullopt, "\"libvirt:\" upstreams are not supported yet; use \"unix:/PATH\", \"tcp:HOST:PORT\" "
-                              "or \"qmp:/PATH\""};
-    return {std::nullopt, fmt::format("expected \"unix:/ABSOLUTE/PATH\", \"tcp:HOST:PORT\" or \"qmp:/ABSOLUTE/PATH\", "
-                                      "got \"{}\"", text)};
+    if (text.starts_with(libvirt_scheme)) {
+        upstream.kind = UpstreamConfig::Kind::libvirt;
+        upstream.domain = text.substr(libvirt_scheme.size());
+        if (upstream.domain.empty())
+            return {std::nullopt, "\"libvirt:\" needs the domain's name or UUID, like \"libvirt:debianx\""};
+        return {std::move(upstream), {}};
+    }
+    return {std::nullopt, fmt::format("expected \"unix:/ABSOLUTE/PATH\", \"tcp:HOST:PORT\", \"qmp:/ABSOLUTE/PATH\" "
+                                      "or \"libvirt:DOMAIN\", got \"{}\"", text)};
 }
 
 // RFC 1123 label, lowercase only: SNI routing compares the first label of the server name to it.
@@ -725,6 +731,28 @@ SaslConfig read_sasl(const Section& s) {
     return sasl;
 }
 
+LibvirtConfig read_libvirt(const Section& s) {
+    s.reject_unknown(libvirt_keys);
+    LibvirtConfig libvirt;
+    if (auto uri = s.nonempty_string("uri")) libvirt.uri = *uri;
+    const toml::node* vms = s.table().get("vms");
+    if (vms == nullptr) return libvirt;
+    if (const auto* text = vms->as_string()) {
+        if (text->get() == "all") libvirt.inventory = LibvirtConfig::Inventory::all;
+        else s.error("vms", fmt::format("expected \"all\" or an array of domain names or UUIDs, got \"{}\"", text->get()));
+        return libvirt;
+    }
+    auto names = s.strings("vms");
+    if (!names) return libvirt;
+    if (names->empty()) s.error("vms", "is empty; omit the key for no inventory, or write \"all\"");
+    for (const Entry& name : *names) {
+        if (name.value.empty()) s.error(name, "empty domain name");
+        libvirt.vms.push_back(name.value);
+    }
+    libvirt.inventory = LibvirtConfig::Inventory::named;
+    return libvirt;
+}
+
 GroupMap read_groups(const Section& s) {
     GroupMap groups;
     for (const auto& [key, value] : s.table()) {
@@ -877,9 +905,13 @@ public:
         if (auto s = top.table("gateway")) config_.gateway = read_gateway(*s);
         if (auto s = top.table("tls")) config_.tls = read_tls(*s);
         if (auto s = top.table("sasl")) config_.sasl = read_sasl(*s);
+        if (auto s = top.table("libvirt")) config_.libvirt = read_libvirt(*s);
         if (auto s = top.table("groups")) config_.groups = read_groups(*s);
         for (const Section& vm : top.tables("vm", "[[vm]]")) read_vm(vm);
         for (const Section& listener : top.tables("listener", "[[listener]]")) read_listener(listener);
+        for (VmConfig& vm : config_.vms)
+            for (auto* upstream : {&vm.spice, &vm.vnc})
+                if (*upstream && (*upstream)->kind == UpstreamConfig::Kind::libvirt) (*upstream)->uri = config_.libvirt.uri;
         config_.path = std::move(path);
         ConfigResult result;
         result.errors = errors_.sorted();
@@ -895,9 +927,7 @@ private:
         read_vm_name(s, vm);
         vm.spice = read_upstream(s, "spice");
         vm.vnc = read_upstream(s, "vnc");
-        if (!s.has("spice") && !s.has("vnc"))
-            s.error("needs a console upstream: spice = \"unix:/PATH\" and/or vnc = \"unix:/PATH\" "
-                    "(or \"tcp:HOST:PORT\", \"qmp:/PATH\")");
+        if (!s.has("spice") && !s.has("vnc")) read_inventory_upstreams(s, vm);
         read_password_file(s, vm);
         if (auto seat = s.choice("seat", seat_choices)) vm.seat = *seat;
         s.read("idle_timeout", vm.idle_timeout);
@@ -920,6 +950,24 @@ private:
         const auto [first, inserted] =
             vm_names_.try_emplace(*name, fmt::format("{} (line {})", s.path(), s.where().line));
         if (!inserted) s.error("name", fmt::format("\"{}\" is already the name of {}", *name, first->second));
+    }
+
+    // A [[vm]] without upstreams is the policy of a domain of the libvirt inventory: both displays
+    // go through libvirt, and a connection finds out whether the domain has the one it asks for.
+    void read_inventory_upstreams(const Section& s, VmConfig& vm) const {
+        if (!config_.libvirt.lists(vm.name)) {
+            s.error(config_.libvirt.inventory == LibvirtConfig::Inventory::none
+                        ? std::string("needs a console upstream: spice = \"unix:/PATH\" and/or vnc = \"unix:/PATH\" "
+                                      "(or \"tcp:HOST:PORT\", \"qmp:/PATH\", \"libvirt:DOMAIN\"), or a [libvirt] "
+                                      "section with vms = \"all\" or a list naming this VM")
+                        : fmt::format("needs a console upstream: \"{}\" is not in [libvirt] vms", vm.name));
+            return;
+        }
+        UpstreamConfig upstream;
+        upstream.kind = UpstreamConfig::Kind::libvirt;
+        upstream.domain = vm.name;
+        upstream.text = std::string(libvirt_scheme) + vm.name;
+        vm.spice = vm.vnc = upstream;
     }
 
     // Kept even when malformed (text only), so listener checks do not also say "no spice upstream".
@@ -1094,6 +1142,15 @@ Checked<std::string> read_file(const std::string& path) {
 }
 
 }  // namespace
+
+bool LibvirtConfig::lists(std::string_view name_or_uuid) const {
+    switch (inventory) {
+    case Inventory::none: return false;
+    case Inventory::all: return true;
+    case Inventory::named: return std::find(vms.begin(), vms.end(), name_or_uuid) != vms.end();
+    }
+    return false;
+}
 
 const VmConfig* Config::find_vm(std::string_view name) const {
     const auto found = std::find_if(vms.begin(), vms.end(), [&](const VmConfig& vm) { return vm.name == name; });

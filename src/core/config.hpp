@@ -53,10 +53,14 @@ struct UpstreamConfig {
     // qmp: vmgate asks QEMU over its QMP monitor for each new display connection (getfd with a
     // socketpair end, then add_client skipauth=true), so QEMU's display needs no password and no
     // listening socket.
-    enum class Kind { unix_socket, tcp, qmp };
+    // libvirt: vmgate asks libvirt (virDomainOpenGraphicsFD with SKIPAUTH) for each new display
+    // connection of the domain; the same idea, through libvirtd.
+    enum class Kind { unix_socket, tcp, qmp, libvirt };
     Kind kind = Kind::unix_socket;
     std::string text;           // as written, e.g. "unix:/run/vmgate/x.sock"
     std::string path;           // Kind::unix_socket: the display socket; Kind::qmp: the QMP socket
+    std::string domain;         // Kind::libvirt: the domain's name or UUID
+    std::string uri;            // Kind::libvirt: the connection ([libvirt] uri)
     std::string host;           // Kind::tcp
     std::uint16_t port = 0;     // Kind::tcp
     std::string password_file;  // Kind::tcp: file holding QEMU's display password (optional)
@@ -120,9 +124,25 @@ struct SaslConfig {
     std::string realm_or_host_name() const;
 };
 
+// [libvirt]: the connection libvirt: upstreams use, and which of its domains are vmgate VMs.
+struct LibvirtConfig {
+    static constexpr std::string_view default_uri = "qemu:///system";
+    // none: no inventory (libvirt: upstreams still work); all: every domain with a SPICE or VNC
+    // device; named: the domains in `vms` (names or UUIDs).
+    enum class Inventory { none, all, named };
+    std::string uri{default_uri};
+    Inventory inventory = Inventory::none;
+    std::vector<std::string> vms;  // Inventory::named
+
+    bool operator==(const LibvirtConfig&) const = default;
+    // Whether `name_or_uuid` is a domain of the inventory (by the name it was listed with).
+    bool lists(std::string_view name_or_uuid) const;
+};
+
 struct Config {
     std::string path;  // file it was read from ("" for text)
     GatewayConfig gateway;
+    LibvirtConfig libvirt;
     TlsConfig tls;
     SaslConfig sasl;
     std::map<std::string, std::vector<std::string>> groups;

@@ -85,11 +85,24 @@ void Connection::close(const std::string& reason) {
     });
 }
 
+// A [[vm]] may name a libvirt domain by its UUID while clients ask for the domain's name, or
+// the other way round: the libvirt inventory knows both.
+const core::VmConfig* Connection::find_vm(const std::string& name) const {
+    const core::Config& config = generation_->config;
+    if (const core::VmConfig* vm = config.find_vm(name)) return vm;
+    const auto domain = gateway_.libvirt_upstreams.find(name);
+    if (!domain) return nullptr;
+    if (const core::VmConfig* vm = config.find_vm(domain->description.name)) return vm;
+    return config.find_vm(domain->description.uuid);
+}
+
 std::string Connection::why_no_vm(const std::string& vm_name, std::string_view protocol) const {
     if (listener_.route == core::Route::sni && server_name_.empty())
         return "no TLS server name (SNI) to choose a VM by";
     if (listener_.route == core::Route::sni && vm_name.empty())
         return "TLS server name \"" + server_name_ + "\" is not of the form VM" + listener_.sni_suffix;
+    if (gateway_.libvirt_upstreams.find(vm_name))
+        return "libvirt domain \"" + vm_name + "\" has no [[vm]] section with allow rules: nobody may use it";
     return "no " + std::string(protocol) + " VM named \"" + vm_name + "\"";
 }
 

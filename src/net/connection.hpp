@@ -71,6 +71,7 @@ protected:
     // Protocol fields of the "close" record.
     virtual void add_close_fields(nlohmann::json& fields) const = 0;
 
+    const core::VmConfig* find_vm(const std::string& name) const;
     std::string why_no_vm(const std::string& vm_name, std::string_view protocol) const;
     policy::Decision decide(const std::string& channel) const;
     // Decides for the identity and writes the "decision" record; the refusal in words, if any.

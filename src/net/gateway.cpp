@@ -8,6 +8,7 @@
 #include "net/handshake_limiter.hpp"
 #include "net/session_control.hpp"
 #include "net/spice_connection.hpp"
+#include "net/vm_catalog.hpp"
 #include "net/vnc_connection.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -114,6 +115,7 @@ struct Gateway::State {
     asio::thread_pool key_generation{1};
     // Reset before the workers go: its pending requests hold coroutines of the workers' io_contexts.
     std::unique_ptr<QmpUpstreams> qmp_upstreams = std::make_unique<QmpUpstreams>();
+    std::unique_ptr<LibvirtUpstreams> libvirt_upstreams = std::make_unique<LibvirtUpstreams>();
     std::unique_ptr<HandshakeLimiter> handshakes;
     std::unique_ptr<GatewayContext> context;
     std::unique_ptr<admin::AdminServer> admin;
@@ -139,7 +141,7 @@ struct Gateway::State {
     asio::awaitable<void> supervise_loop();
     void record_session_end(const session::Session& s, session::EndReason reason, const std::string& detail);
     void listen_for_hangup();
-    nlohmann::json admin_request(const nlohmann::json& request);
+    asio::awaitable<nlohmann::json> admin_request(nlohmann::json request);
     nlohmann::json issue_ticket(const nlohmann::json& request);
     nlohmann::json list_sessions();
     nlohmann::json kill_sessions(const nlohmann::json& request);
@@ -332,14 +334,20 @@ void Gateway::State::listen_for_hangup() {
     });
 }
 
-nlohmann::json Gateway::State::admin_request(const nlohmann::json& request) {
+asio::awaitable<nlohmann::json> Gateway::State::admin_request(nlohmann::json request) {
     const std::string op = request.value("op", "");
-    if (op == "ping") return {{"ok", true}};
-    if (op == "ticket") return issue_ticket(request);
-    if (op == "sessions") return list_sessions();
-    if (op == "kill") return kill_sessions(request);
-    if (op == "reload") return reload("admin socket");
-    return {{"ok", false}, {"error", "unknown op \"" + op + "\"; known: ping, ticket, sessions, kill, reload"}};
+    if (op == "ping") co_return nlohmann::json{{"ok", true}};
+    if (op == "ticket") co_return issue_ticket(request);
+    if (op == "sessions") co_return list_sessions();
+    if (op == "kill") co_return kill_sessions(request);
+    if (op == "reload") co_return reload("admin socket");
+    if (op == "vms") {
+        const UpstreamBrokers brokers{*qmp_upstreams, *libvirt_upstreams};
+        nlohmann::json listing = co_await describe_vms(generation, brokers);
+        co_return listing;
+    }
+    co_return nlohmann::json{{"ok", false},
+                             {"error", "unknown op \"" + op + "\"; known: ping, ticket, sessions, kill, reload, vms"}};
 }
 
 nlohmann::json Gateway::State::issue_ticket(const nlohmann::json& request) {
@@ -418,6 +426,7 @@ nlohmann::json Gateway::State::reload(const std::string& trigger) {
         auto next = build_generation(std::move(*loaded.config), restart_needed);
         changes = apply_listeners(next);
         generation = std::move(next);
+        libvirt_upstreams->follow(generation->config.libvirt);
     } catch (const std::exception& e) {
         return refuse(e.what());
     }
@@ -475,9 +484,10 @@ Gateway::~Gateway() {
         w->io.stop();
         if (w->thread.joinable()) w->thread.join();
     }
-    // QMP requests still pending hold coroutines of the workers' io_contexts: they go first, then
-    // the connections still parked in a worker, which refer to the shared state.
+    // QMP and libvirt requests still pending hold coroutines of the workers' io_contexts: they go
+    // first, then the connections still parked in a worker, which refer to the shared state.
     state_->qmp_upstreams.reset();
+    state_->libvirt_upstreams.reset();
     state_->workers.clear();
 }
 
@@ -495,7 +505,7 @@ void Gateway::start() {
     s.gateway_in_effect = g;
     s.context = std::unique_ptr<GatewayContext>(
         new GatewayContext{*s.audit_log, s.clock, s.sessions, s.tickets, s.key_generation.get_executor(),
-                           *s.qmp_upstreams});
+                           *s.qmp_upstreams, *s.libvirt_upstreams});
     s.handshakes = std::make_unique<HandshakeLimiter>(g.max_handshakes, g.max_handshakes_per_source);
     unsigned n = g.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
@@ -505,6 +515,7 @@ void Gateway::start() {
     s.hangups = std::make_unique<asio::signal_set>(s.main_io, SIGHUP);
     s.apply_listeners(first);
     s.generation = first;
+    s.libvirt_upstreams->follow(first->config.libvirt);
     if (!g.admin_socket.empty())
         s.admin = std::make_unique<admin::AdminServer>(
             s.main_io, g.admin_socket, [&s](const nlohmann::json& r) { return s.admin_request(r); });

@@ -73,18 +73,6 @@ ssize_t send_with_descriptor(int socket, std::span<const std::uint8_t> bytes, in
 
 }  // namespace
 
-OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-}
-
-OwnedFd::~OwnedFd() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
 // ---- one QEMU's monitor ----------------------------------------------------------------------
 
 class QmpUpstreams::Monitor : public std::enable_shared_from_this<Monitor> {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "core/owned_fd.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/thread_pool.hpp>
@@ -20,28 +21,10 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <utility>
 
 namespace vmgate::net {
 
-// A file descriptor with one owner, closed when that owner lets go of it.
-class OwnedFd {
-public:
-    OwnedFd() = default;
-    explicit OwnedFd(int fd) : fd_(fd) {}
-    OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    OwnedFd& operator=(OwnedFd&& other) noexcept;
-    OwnedFd(const OwnedFd&) = delete;
-    OwnedFd& operator=(const OwnedFd&) = delete;
-    ~OwnedFd();
-
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-    explicit operator bool() const { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
+using core::OwnedFd;
 
 class QmpUpstreams {
 public:

@@ -81,7 +81,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
     const std::string vm_name = listener_.route == core::Route::fixed
                                     ? listener_.vm
                                     : vm_from_server_name(server_name_, listener_.sni_suffix);
-    vm_ = generation_->config.find_vm(vm_name);
+    vm_ = find_vm(vm_name);
     audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
                    {"connection_id", link_.connection_id}, {"server_name", server_name_}});
     if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name, "SPICE"));
@@ -103,7 +103,8 @@ asio::awaitable<void> SpiceConnection::handshake() {
 
 asio::awaitable<void> SpiceConnection::link_upstream() {
     try {
-        upstream_ = co_await connect_upstream(executor_, *vm_->spice, core::Protocol::spice, gateway_.qmp_upstreams);
+        upstream_ = co_await connect_upstream(executor_, *vm_->spice, core::Protocol::spice,
+                                              {gateway_.qmp_upstreams, gateway_.libvirt_upstreams});
     } catch (const std::exception& e) {
         refuse(spice::LinkError::error, std::string("cannot reach the VM's display: ") + e.what());
     }

@@ -44,26 +44,29 @@ asio::awaitable<GenericSocket> connect_tcp(asio::any_io_executor executor, const
     co_return socket;
 }
 
-asio::awaitable<GenericSocket> connect_qmp(asio::any_io_executor executor, const core::UpstreamConfig& upstream,
-                                           core::Protocol display, QmpUpstreams& qmp) {
-    OwnedFd display_end = co_await qmp.connect_display(upstream.path, display);
+GenericSocket adopt(asio::any_io_executor executor, core::OwnedFd display_end) {
     GenericSocket socket(executor);
     socket.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), display_end.get());
     display_end.release();  // the socket owns it now
-    co_return socket;
+    return socket;
 }
 
 }  // namespace
 
 asio::awaitable<std::unique_ptr<SocketStream>> connect_upstream(asio::any_io_executor executor,
                                                                 const core::UpstreamConfig& upstream,
-                                                                core::Protocol display, QmpUpstreams& qmp) {
+                                                                core::Protocol display, UpstreamBrokers brokers) {
     std::optional<GenericSocket> socket;
     try {
         switch (upstream.kind) {
         case core::UpstreamConfig::Kind::unix_socket: socket = co_await connect_unix(executor, upstream.path); break;
         case core::UpstreamConfig::Kind::tcp: socket = co_await connect_tcp(executor, upstream); break;
-        case core::UpstreamConfig::Kind::qmp: socket = co_await connect_qmp(executor, upstream, display, qmp); break;
+        case core::UpstreamConfig::Kind::qmp:
+            socket = adopt(executor, co_await brokers.qmp.connect_display(upstream.path, display));
+            break;
+        case core::UpstreamConfig::Kind::libvirt:
+            socket = adopt(executor, co_await brokers.libvirt.connect_display(upstream.uri, upstream.domain, display));
+            break;
         }
     } catch (const std::system_error& e) {
         throw std::system_error(e.code(), "upstream " + upstream.text);

@@ -118,7 +118,7 @@ asio::awaitable<void> VncConnection::start_tls() {
 void VncConnection::route() {
     vm_name_ = listener_.route == core::Route::fixed ? listener_.vm
                                                      : vm_from_server_name(server_name_, listener_.sni_suffix);
-    const core::VmConfig* vm = generation_->config.find_vm(vm_name_);
+    const core::VmConfig* vm = find_vm(vm_name_);
     if (vm && vm->vnc) vm_ = vm;
     nlohmann::json fields = {{"vm", vm_name_}, {"channel", vnc_channel}, {"server_name", server_name_}};
     if (!certificate_subject_.empty()) fields["client_certificate"] = certificate_subject_;
@@ -228,7 +228,8 @@ void VncConnection::authentication_failed(const std::string& why, const std::str
 asio::awaitable<void> VncConnection::connect_upstream_display() {
     std::optional<std::string> password;
     try {
-        upstream_ = co_await connect_upstream(executor_, *vm_->vnc, core::Protocol::vnc, gateway_.qmp_upstreams);
+        upstream_ = co_await connect_upstream(executor_, *vm_->vnc, core::Protocol::vnc,
+                                              {gateway_.qmp_upstreams, gateway_.libvirt_upstreams});
         if (std::string p = read_upstream_password(*vm_->vnc); !p.empty()) password = std::move(p);
     } catch (const std::exception& e) {
         deny("the display of " + vm_->name + " cannot be reached: " + e.what());

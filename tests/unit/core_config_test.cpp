@@ -759,7 +759,8 @@ password_file = "/etc/d.pass"
     EXPECT_EQ(result.errors[1].key, "vm[0].vnc");
     EXPECT_EQ(result.errors[2].key, "vm[1].spice");
     EXPECT_EQ(result.errors[2].message,
-              "expected \"unix:/ABSOLUTE/PATH\", \"tcp:HOST:PORT\" or \"qmp:/ABSOLUTE/PATH\", got \"http://b\"");
+              "expected \"unix:/ABSOLUTE/PATH\", \"tcp:HOST:PORT\", \"qmp:/ABSOLUTE/PATH\" or \"libvirt:DOMAIN\", "
+              "got \"http://b\"");
     EXPECT_EQ(result.errors[3].key, "vm[2]");
     EXPECT_EQ(result.errors[3].line, 8);
     EXPECT_THAT(result.errors[3].message, HasSubstr("needs a console upstream"));
@@ -808,7 +809,7 @@ vnc = "qmp:/run/b.qmp"
 password_file = "/etc/b.pass"
 [[vm]]
 name = "c"
-spice = "libvirt:c"
+spice = "libvirt:"
 )");
     ASSERT_EQ(result.errors.size(), 4u) << dump(result);
     EXPECT_EQ(result.errors[0].key, "vm[0].spice");
@@ -819,7 +820,83 @@ spice = "libvirt:c"
     EXPECT_EQ(result.errors[2].line, 8);
     EXPECT_THAT(result.errors[2].message, HasSubstr("a qmp: upstream needs no password"));
     EXPECT_EQ(result.errors[3].key, "vm[2].spice");
-    EXPECT_THAT(result.errors[3].message, HasSubstr("\"libvirt:\" upstreams are not supported yet"));
+    EXPECT_EQ(result.errors[3].message, "\"libvirt:\" needs the domain's name or UUID, like \"libvirt:debianx\"");
+}
+
+TEST(ConfigUpstreams, LibvirtDomainOnTheConfiguredUri) {
+    const Config config = parse_ok(R"(
+[libvirt]
+uri = "qemu+ssh://root@kvm1/system"
+[[vm]]
+name = "web"
+spice = "libvirt:web-prod"
+vnc = "libvirt:6f1c2a3e-58b4-4d3a-9c1e-2b7d9e0f4a51"
+)");
+    EXPECT_EQ(config.libvirt.inventory, LibvirtConfig::Inventory::none);
+    const VmConfig& vm = config.vms.at(0);
+    EXPECT_EQ(vm.spice->kind, UpstreamConfig::Kind::libvirt);
+    EXPECT_EQ(vm.spice->domain, "web-prod");
+    EXPECT_EQ(vm.spice->uri, "qemu+ssh://root@kvm1/system");
+    EXPECT_EQ(vm.vnc->domain, "6f1c2a3e-58b4-4d3a-9c1e-2b7d9e0f4a51");
+}
+
+TEST(ConfigUpstreams, LibvirtDefaultUriWithoutASection) {
+    const Config config = parse_ok("[[vm]]\nname = \"a\"\nspice = \"libvirt:a\"\n");
+    EXPECT_EQ(config.vms.at(0).spice->uri, "qemu:///system");
+}
+
+// A [[vm]] without upstreams is the policy of an inventory domain: both displays via libvirt.
+TEST(ConfigUpstreams, InventoryVmsTakeTheirUpstreamsFromLibvirt) {
+    const Config config = parse_ok(R"(
+[libvirt]
+vms = ["web", "6f1c2a3e-58b4-4d3a-9c1e-2b7d9e0f4a51"]
+[[vm]]
+name = "web"
+[[vm]]
+name = "6f1c2a3e-58b4-4d3a-9c1e-2b7d9e0f4a51"
+  [[vm.allow]]
+  users = ["anne"]
+)");
+    EXPECT_EQ(config.libvirt.inventory, LibvirtConfig::Inventory::named);
+    EXPECT_TRUE(config.libvirt.lists("web"));
+    EXPECT_FALSE(config.libvirt.lists("db"));
+    for (const VmConfig& vm : config.vms) {
+        for (const auto* upstream : {&*vm.spice, &*vm.vnc}) {
+            EXPECT_EQ(upstream->kind, UpstreamConfig::Kind::libvirt);
+            EXPECT_EQ(upstream->domain, vm.name);
+            EXPECT_EQ(upstream->text, "libvirt:" + vm.name);
+            EXPECT_EQ(upstream->uri, "qemu:///system");
+        }
+    }
+    const Config all = parse_ok("[libvirt]\nvms = \"all\"\n[[vm]]\nname = \"anything\"\n");
+    EXPECT_EQ(all.libvirt.inventory, LibvirtConfig::Inventory::all);
+    EXPECT_EQ(all.vms.at(0).spice->domain, "anything");
+}
+
+TEST(ConfigErrors, LibvirtSection) {
+    const ConfigResult result = parse(R"(
+[libvirt]
+uri = ""
+vms = "some"
+inventory = true
+[[vm]]
+name = "a"
+)");
+    ASSERT_EQ(result.errors.size(), 4u) << dump(result);
+    EXPECT_EQ(result.errors[0].key, "libvirt.uri");
+    EXPECT_EQ(result.errors[0].message, "must not be empty; omit the key to use the default");
+    EXPECT_EQ(result.errors[1].key, "libvirt.vms");
+    EXPECT_EQ(result.errors[1].message, "expected \"all\" or an array of domain names or UUIDs, got \"some\"");
+    EXPECT_EQ(result.errors[2].key, "libvirt.inventory");
+    EXPECT_EQ(result.errors[3].key, "vm[0]");
+    EXPECT_THAT(result.errors[3].message, HasSubstr("or a [libvirt] section with vms = \"all\" or a list naming this VM"));
+
+    const ConfigResult named = parse("[libvirt]\nvms = [\"b\"]\n[[vm]]\nname = \"a\"\n");
+    ASSERT_EQ(named.errors.size(), 1u) << dump(named);
+    EXPECT_EQ(named.errors[0].message, "needs a console upstream: \"a\" is not in [libvirt] vms");
+    const ConfigResult empty = parse("[libvirt]\nvms = []\n");
+    ASSERT_EQ(empty.errors.size(), 1u) << dump(empty);
+    EXPECT_EQ(empty.errors[0].message, "is empty; omit the key for no inventory, or write \"all\"");
 }
 
 TEST(ConfigErrors, VmSeatAndDurations) {

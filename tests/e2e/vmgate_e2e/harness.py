@@ -312,7 +312,7 @@ def private_mounts(binds):
     script = []
     args = []
     for i, (source, target) in enumerate(binds.items()):
-        script.append('mount --bind "$%d" "$%d"' % (2 * i + 1, 2 * i + 2))
+        script.append('mount --bind "${%d}" "${%d}"' % (2 * i + 1, 2 * i + 2))  # ${10}, not $1 then 0
         args += [source, target]
     script.append('shift %d' % len(args))
     script.append('exec "$@"')
