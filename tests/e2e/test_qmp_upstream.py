@@ -191,7 +191,17 @@ class QmpUpstreamQemuLifecycle(QmpUpstreamBase):
 
     def test_qemu_stopped_then_started_again(self):
         self.assertClient(self.spice(self.p_spice), 0)  # vmgate holds a QMP connection now
+        live_mark = self.gw.audit_mark()
+        live = h.HeldClient(self.home, roundtrip=False, name="held-live", host="localhost", tls_port=self.p_spice,
+                            ca_file=self.pki.ca_cert, username="alice", password=PASSWORDS["alice"])
+        self.addCleanup(live.stop)
+        live.start()
         self.vm3.stop()
+        # The live session ends cleanly with its QEMU: the client sees the close, every one of its
+        # connections leaves one close record, and its session one session_end.
+        h.wait_client_exit(live, timeout=10.0)
+        self.assertClosedOnce(self.gw, live_mark)
+        self.assertEqual(len(self.gw.wait_audit("session_end", since=live_mark)), 1)
 
         mark = self.gw.audit_mark()
         r = self.spice(self.p_spice)
