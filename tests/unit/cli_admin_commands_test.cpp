@@ -1,4 +1,4 @@
-// What `vmgate sessions`, `sessions kill` and `reload` make of the daemon's replies, and which
+// What `vmgate sessions`, `sessions kill`, `reload` and `vms` make of the daemon's replies, and which
 // kill requests they send; the admin protocol is the one in admin/admin_server.hpp.
 #include "cli/admin_commands.hpp"
 
@@ -170,6 +170,57 @@ TEST(ReloadSummary, SaysNoneForEmptyLists) {
               "sessions revoked: none\n"
               "listeners added: none\n"
               "listeners removed: none\n");
+}
+
+json vms_reply() {
+    return json::parse(R"js({"ok": true,
+      "libvirt": {"uri": "qemu:///system", "inventory": "all", "connected": true, "problem": ""},
+      "vms": [
+        {"name": "web1", "source": "config", "allow_rules": 2, "domain": "web1",
+         "uuid": "6f1c2a3e-58b4-4d3a-9c1e-2b7d9e0f4a51", "state": "running",
+         "spice": {"upstream": "libvirt:web1", "reachable": true}, "vnc": null},
+        {"name": "vm2", "source": "config", "allow_rules": 1,
+         "spice": {"upstream": "unix:/run/vm2.sock", "reachable": false, "problem": "upstream unix:/run/vm2.sock: No such file or directory"},
+         "vnc": null},
+        {"name": "db1", "source": "libvirt", "allow_rules": 0, "domain": "db1",
+         "uuid": "0b0e2a3e-58b4-4d3a-9c1e-2b7d9e0f4a52", "state": "shut off",
+         "spice": null, "vnc": {"upstream": "libvirt:db1", "reachable": false,
+                                "problem": "libvirt domain \"db1\" is not running (shut off)"}}]})js");
+}
+
+TEST(VmsListing, OneBlockPerVmWithEachDisplay) {
+    EXPECT_EQ(vms_listing(vms_reply()),
+              "libvirt qemu:///system: connected\n"
+              "web1 (libvirt domain web1 6f1c2a3e-58b4-4d3a-9c1e-2b7d9e0f4a51, running; 2 allow rules)\n"
+              "  spice  libvirt:web1  reachable\n"
+              "  vnc    -\n"
+              "vm2 (1 allow rule)\n"
+              "  spice  unix:/run/vm2.sock  UNREACHABLE: upstream unix:/run/vm2.sock: No such file or directory\n"
+              "  vnc    -\n"
+              "db1 (libvirt domain db1 0b0e2a3e-58b4-4d3a-9c1e-2b7d9e0f4a52, shut off; no [[vm]] section: nobody may "
+              "use it)\n"
+              "  spice  -\n"
+              "  vnc    libvirt:db1  UNREACHABLE: libvirt domain \"db1\" is not running (shut off)\n");
+    EXPECT_FALSE(all_reachable(vms_reply()));
+}
+
+TEST(VmsListing, InventoryProblemAndNoVms) {
+    const json reply = {{"ok", true},
+                        {"libvirt", {{"uri", "qemu:///system"}, {"inventory", "named"}, {"connected", false},
+                                     {"problem", "libvirt qemu:///system: Failed to connect socket"}}},
+                        {"vms", json::array()}};
+    EXPECT_EQ(vms_listing(reply), "libvirt qemu:///system: NOT CONNECTED: libvirt qemu:///system: Failed to connect socket\n"
+                                  "no VMs\n");
+    EXPECT_TRUE(all_reachable(reply));
+    json without_inventory = reply;
+    without_inventory["libvirt"]["inventory"] = "none";
+    EXPECT_EQ(vms_listing(without_inventory), "no VMs\n");
+}
+
+TEST(VmsListing, AMissingFieldIsAnError) {
+    json reply = vms_reply();
+    reply["vms"][0].erase("allow_rules");
+    EXPECT_THROW(vms_listing(reply), json::exception);
 }
 
 }  // namespace
