@@ -80,6 +80,10 @@ class Libvirtd:
     def start(self, timeout=30.0):
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
+        # A bind mount needs its mount point; /run/libvirt exists only once a libvirt service has
+        # run, which a fresh container never did. An empty directory there changes nothing else.
+        for target in PRIVATE_DIRS.values():
+            os.makedirs(target, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket)
         binds = {self.dirs[key]: target for key, target in PRIVATE_DIRS.items()}
