@@ -15,7 +15,7 @@ FUZZ_PKGS  := clang libclang-rt-14-dev
 
 FUZZ_TARGETS := fuzz_spice_downstream_link fuzz_spice_upstream_link fuzz_spice_main_channel_filter \
                 fuzz_vnc_downstream_handshake fuzz_vnc_upstream_handshake \
-                fuzz_vnc_client_message_filter fuzz_qmp_client
+                fuzz_vnc_client_message_filter fuzz_qmp_client fuzz_http_connect_request
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build test unit e2e demo bench fuzz fuzz-smoke clean

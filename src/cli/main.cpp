@@ -266,7 +266,11 @@ CLI::App* add_vv(CLI::App& app, Options& o) {
     vv->add_option("-o,--out", a.out, "Write the file here, mode 0600 (default: standard output)");
     vv->add_option("--host", a.host, "Host name or address clients connect to (default: the listener's address;\n"
                                      "for 0.0.0.0 or [::], the first DNS name of [tls] cert; route \"sni\":\n"
-                                     "always VM + sni_suffix)");
+                                     "always VM + sni_suffix; with --proxy, the proxy's host)");
+    vv->add_flag("--proxy", a.proxy, "Go through a route = \"connect\" listener: the file says host=VM and\n"
+                                     "proxy=http://GATEWAY:PORT, so clients need no DNS name per VM and no SNI\n"
+                                     "(an IP address as --host works). Without it such a listener is used only\n"
+                                     "when no fixed or sni listener reaches VM");
     vv->add_option("--ca", a.ca, "CA certificate (PEM) that signs [tls] cert, for the file's ca=; needed unless\n"
                                  "[tls] cert holds the chain up to its self-signed root");
     add_admin_target(*vv, o.admin, "Configuration file: the VM, its listeners, [tls] cert and, for --ticket,\n"

@@ -51,7 +51,10 @@ const core::ListenerConfig* listener_for(const core::Config& config, const std::
     const core::VmConfig* vm = config.find_vm(args.vm);
     if (vm == nullptr) error = "no VM named \"" + args.vm + "\" in " + config_path;
     else if (!vm->spice) error = "VM " + args.vm + " has no SPICE console (spice = ...) in " + config_path;
-    else return choose_listener(config, args.vm, args.ticket, error);
+    else if (args.proxy && !usable_as_connect_host(args.vm))
+        error = "--proxy: the VM name \"" + args.vm + "\" cannot be sent as a CONNECT host (letters, digits, '-', "
+                "'.' and '_' only)";
+    else return choose_listener(config, args.vm, args.ticket, args.proxy, error);
     return nullptr;
 }
 
@@ -70,7 +73,14 @@ std::optional<VvFile> file_from_config(const std::string& config_path, const VvA
         failed(error);
         return std::nullopt;
     }
-    return VvFile{*host, listener->port, cert->ca_pem, cert->host_subject, args.vm, args.user, ""};
+    VvFile file{*host, listener->port, cert->ca_pem, cert->host_subject, args.vm, args.user, "", ""};
+    // Through the proxy the host is only the CONNECT host naming the VM: no DNS, and the
+    // certificate is checked against host-subject, not against this name.
+    if (listener->route == core::Route::connect) {
+        file.proxy = proxy_url(*host, listener->port);
+        file.host = args.vm;
+    }
+    return file;
 }
 
 }  // namespace

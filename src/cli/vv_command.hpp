@@ -19,6 +19,7 @@ struct VvArgs {
     std::string out;   // "" = standard output; a file is written with mode 0600
     std::string host;  // the host clients connect to, instead of the listener's
     std::string ca;    // the CA certificate file; "" = the root at the end of [tls] cert's chain
+    bool proxy = false;  // through a route = "connect" listener: host=VM, proxy=http://GATEWAY:PORT
 };
 
 // The configuration file and the admin socket come from target.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <vector>
 
@@ -11,8 +12,20 @@ namespace vmgate::cli {
 
 namespace {
 
-bool reaches(const core::ListenerConfig& l, std::string_view vm) {
-    return l.protocol == core::Protocol::spice && l.tls && (l.route == core::Route::sni || l.vm == vm);
+bool reaches(const core::ListenerConfig& l, std::string_view vm, bool proxy) {
+    if (l.protocol != core::Protocol::spice || !l.tls) return false;
+    if (proxy) return l.route == core::Route::connect;
+    return l.route != core::Route::fixed || l.vm == vm;
+}
+
+// Fixed listeners first (no DNS name per VM, no proxy), then SNI, then CONNECT.
+int preference(const core::ListenerConfig& l) {
+    switch (l.route) {
+        case core::Route::fixed: return 0;
+        case core::Route::sni: return 1;
+        case core::Route::connect: return 2;
+    }
+    return 3;
 }
 
 bool offers_ticket_alone(const core::ListenerConfig& l) {
@@ -32,10 +45,12 @@ bool unspecified(const std::string& host) {
 }
 
 std::string no_listener_error(const std::vector<const core::ListenerConfig*>& reaching, std::string_view vm,
-                              bool ticket) {
+                              bool ticket, bool proxy) {
+    if (reaching.empty() && proxy)
+        return "--proxy: no SPICE listener with route = \"connect\" (an HTTP CONNECT proxy port) in the configuration";
     if (reaching.empty())
         return fmt::format("no SPICE listener with tls = true reaches {} (route \"fixed\" with vm = \"{}\", "
-                           "or route \"sni\")",
+                           "route \"sni\" or route \"connect\")",
                            vm, vm);
     if (ticket)
         return fmt::format("--ticket: no SPICE TLS listener of {} offers tickets alone (auth = [\"ticket\"]); "
@@ -73,6 +88,7 @@ std::string render_vv(const VvFile& file) {
     line("host-subject", file.host_subject);
     line("title", file.title);
     line("secure-channels", "all");
+    if (!file.proxy.empty()) line("proxy", file.proxy);
     if (!file.username.empty()) line("username", file.username);
     if (!file.password.empty()) {
         line("password", file.password);
@@ -81,18 +97,17 @@ std::string render_vv(const VvFile& file) {
     return out;
 }
 
-const core::ListenerConfig* choose_listener(const core::Config& config, std::string_view vm, bool ticket,
+const core::ListenerConfig* choose_listener(const core::Config& config, std::string_view vm, bool ticket, bool proxy,
                                             std::string& error) {
     std::vector<const core::ListenerConfig*> reaching;
     for (const auto& l : config.listeners)
-        if (reaches(l, vm)) reaching.push_back(&l);
-    // A listener of this VM alone first: it needs no DNS name per VM, and says which VM it is for.
-    std::stable_partition(reaching.begin(), reaching.end(),
-                          [](const auto* l) { return l->route == core::Route::fixed; });
+        if (reaches(l, vm, proxy)) reaching.push_back(&l);
+    std::stable_sort(reaching.begin(), reaching.end(),
+                     [](const auto* a, const auto* b) { return preference(*a) < preference(*b); });
     const auto found =
         std::find_if(reaching.begin(), reaching.end(), [ticket](const auto* l) { return suits(*l, ticket); });
     if (found != reaching.end()) return *found;
-    error = no_listener_error(reaching, vm, ticket);
+    error = no_listener_error(reaching, vm, ticket, proxy);
     return nullptr;
 }
 
@@ -114,6 +129,17 @@ std::optional<std::string> client_host(const core::ListenerConfig& listener, std
                         "give --host NAME",
                         listener.address);
     return std::nullopt;
+}
+
+std::string proxy_url(std::string_view host, std::uint16_t port) {
+    if (host.find(':') != std::string_view::npos) return fmt::format("http://[{}]:{}", host, port);  // IPv6
+    return fmt::format("http://{}:{}", host, port);
+}
+
+bool usable_as_connect_host(std::string_view vm) {
+    return !vm.empty() && std::all_of(vm.begin(), vm.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+    });
 }
 
 }  // namespace vmgate::cli

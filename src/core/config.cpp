@@ -35,7 +35,7 @@ constexpr std::string_view sasl_keys[] = {"mech_list",     "sasldb",        "pwc
                                           "saslauthd_path", "service_spice", "service_vnc",
                                           "default_realm", "allow_weak_mechanisms"};
 constexpr std::string_view listener_keys[] = {"protocol", "address",    "tls", "vm",
-                                              "route",    "sni_suffix", "auth"};
+                                              "route",    "sni_suffix", "connect_suffix", "auth"};
 constexpr std::string_view vm_keys[] = {"name", "spice",        "vnc",         "password_file",
                                         "seat", "idle_timeout", "max_session", "allow"};
 constexpr std::string_view rule_keys[] = {"users", "groups",  "days",      "hours",        "from",
@@ -64,7 +64,7 @@ struct Choice {
 };
 
 constexpr Choice<Protocol> protocol_choices[] = {{"spice", Protocol::spice}, {"vnc", Protocol::vnc}};
-constexpr Choice<Route> route_choices[] = {{"fixed", Route::fixed}, {"sni", Route::sni}};
+constexpr Choice<Route> route_choices[] = {{"fixed", Route::fixed}, {"sni", Route::sni}, {"connect", Route::connect}};
 constexpr Choice<ClientCertMode> client_cert_choices[] = {{"none", ClientCertMode::none},
                                                           {"optional", ClientCertMode::optional},
                                                           {"required", ClientCertMode::required}};
@@ -1017,11 +1017,9 @@ private:
         if (route) listener.route = *route;
         s.read("vm", listener.vm);
         s.read("sni_suffix", listener.sni_suffix);
+        s.read("connect_suffix", listener.connect_suffix);
         read_auth_methods(s, listener);
-        if (route || !s.has("route")) {
-            if (listener.route == Route::fixed) check_fixed_route(s, listener, protocol);
-            else check_sni_route(s, listener);
-        }
+        if (route || !s.has("route")) check_route(s, listener, protocol);
         if (listener.protocol == Protocol::vnc && !listener.tls && s.usable("tls"))
             s.error("tls", "a VNC listener needs tls = true: credentials and screens only ever cross VeNCrypt TLS, "
                            "and RFB has no way to send a client to another port");
@@ -1086,8 +1084,18 @@ private:
         return "";
     }
 
+    void check_route(const Section& s, const ListenerConfig& listener, std::optional<Protocol> protocol) const {
+        if (listener.route != Route::sni && s.has("sni_suffix")) s.error("sni_suffix", "only applies to route = \"sni\"");
+        if (listener.route != Route::connect && s.has("connect_suffix"))
+            s.error("connect_suffix", "only applies to route = \"connect\"");
+        switch (listener.route) {
+            case Route::fixed: check_fixed_route(s, listener, protocol); break;
+            case Route::sni: check_sni_route(s, listener); break;
+            case Route::connect: check_connect_route(s, listener, protocol); break;
+        }
+    }
+
     void check_fixed_route(const Section& s, const ListenerConfig& listener, std::optional<Protocol> protocol) const {
-        if (s.has("sni_suffix")) s.error("sni_suffix", "only applies to route = \"sni\"");
         if (!s.usable("vm")) {
             if (!s.has("vm"))
                 s.error("vm", "missing; a listener with route = \"fixed\" (the default) needs vm = \"NAME\" of a "
@@ -1116,11 +1124,26 @@ private:
                           "route = \"fixed\"");
         if (!listener.tls && s.usable("tls"))
             s.error("tls", "route = \"sni\" needs tls = true: the VM name arrives in the TLS handshake (SNI)");
-        const std::string& suffix = listener.sni_suffix;
-        if (s.usable("sni_suffix") && (suffix.size() < 2 || suffix.front() != '.'))
-            s.error("sni_suffix", fmt::format("must start with '.' and name a domain, like \".vms.example.com\"; "
-                                              "got \"{}\"",
-                                              suffix));
+        check_suffix(s, "sni_suffix", listener.sni_suffix);
+    }
+
+    static void check_connect_route(const Section& s, const ListenerConfig& listener, std::optional<Protocol> protocol) {
+        if (protocol == Protocol::vnc)
+            s.error("route", "route = \"connect\" serves SPICE clients (spice-gtk's proxy= setting); VNC clients "
+                             "have no HTTP proxy support: use route = \"fixed\" or \"sni\"");
+        if (s.has("vm"))
+            s.error("vm", "route = \"connect\" takes the VM from the host of the client's HTTP CONNECT request; "
+                          "remove vm, or use route = \"fixed\"");
+        if (!listener.tls && s.usable("tls"))
+            s.error("tls", "route = \"connect\" needs tls = true: the tunnel carries the SPICE TLS session, which "
+                           "vmgate terminates");
+        check_suffix(s, "connect_suffix", listener.connect_suffix);
+    }
+
+    static void check_suffix(const Section& s, std::string_view key, const std::string& suffix) {
+        if (s.usable(key) && (suffix.size() < 2 || suffix.front() != '.'))
+            s.error(key, fmt::format("must start with '.' and name a domain, like \".vms.example.com\"; got \"{}\"",
+                                     suffix));
     }
 
     Errors errors_;

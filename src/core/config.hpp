@@ -16,7 +16,7 @@
 namespace vmgate::core {
 
 enum class Protocol { spice, vnc };
-enum class Route { fixed, sni };
+enum class Route { fixed, sni, connect };
 enum class ClientCertMode { none, optional, required };
 // The client certificate field that names the user: the subject CN, the first rfc822Name
 // subjectAltName (an email address), or the first Microsoft UPN otherName subjectAltName.
@@ -43,6 +43,9 @@ struct ListenerConfig {
     Route route = Route::fixed;
     std::string vm;          // Route::fixed: the VM every connection goes to
     std::string sni_suffix;  // Route::sni: stripped from the SNI name; the first label is the VM
+    // Route::connect: the VM is the host of the client's HTTP CONNECT request, with this suffix
+    // (if it ends with it) taken off.
+    std::string connect_suffix;
     std::vector<AuthMethod> auth{AuthMethod::sasl, AuthMethod::ticket};  // in the order offered
     SourceLocation where;
 

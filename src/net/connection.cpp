@@ -7,6 +7,14 @@
 
 namespace vmgate::net {
 
+namespace {
+
+bool same_letter(char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+}
+
+}  // namespace
+
 std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
     const auto a = e.address();
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
@@ -23,6 +31,12 @@ std::string vm_from_server_name(std::string name, const std::string& suffix) {
         return "";
     name.resize(name.size() - suffix.size());
     return name.find('.') == std::string::npos ? name : "";
+}
+
+std::string vm_from_connect_host(const std::string& host, const std::string& suffix) {
+    if (suffix.empty() || host.size() <= suffix.size()) return host;
+    const bool suffixed = std::equal(suffix.rbegin(), suffix.rend(), host.rbegin(), same_letter);
+    return suffixed ? host.substr(0, host.size() - suffix.size()) : host;
 }
 
 std::optional<std::span<const std::uint8_t>> as_span(const std::optional<std::vector<std::uint8_t>>& data) {
@@ -85,11 +99,16 @@ void Connection::close(const std::string& reason) {
     });
 }
 
+// Names from the network (SNI, CONNECT hosts) arrive lowercased while a [[vm]] may be "VM1".
 // A [[vm]] may name a libvirt domain by its UUID while clients ask for the domain's name, or
 // the other way round: the libvirt inventory knows both.
 const core::VmConfig* Connection::find_vm(const std::string& name) const {
     const core::Config& config = generation_->config;
     if (const core::VmConfig* vm = config.find_vm(name)) return vm;
+    const auto named = [&name](const core::VmConfig& vm) {
+        return std::equal(vm.name.begin(), vm.name.end(), name.begin(), name.end(), same_letter);
+    };
+    if (auto it = std::find_if(config.vms.begin(), config.vms.end(), named); it != config.vms.end()) return &*it;
     const auto domain = gateway_.libvirt_upstreams.find(name);
     if (!domain) return nullptr;
     if (const core::VmConfig* vm = config.find_vm(domain->description.name)) return vm;

@@ -37,6 +37,10 @@ std::string cyrus_address(const asio::ip::tcp::endpoint& e);
 // label before it ("vm1.vms.example" -> "vm1"; "x.vm1.vms.example" selects nothing); without,
 // the first label. "" when the name selects no VM.
 std::string vm_from_server_name(std::string name, const std::string& suffix);
+// The VM an HTTP CONNECT host selects on a route = "connect" listener: the host (lowercased by
+// the request reader) without the suffix, when it ends with it: "vm1" and "vm1.vms.example" both
+// select vm1.
+std::string vm_from_connect_host(const std::string& host, const std::string& suffix);
 // SASL data as the auth code takes it: nullopt (no data) stays distinct from empty data.
 std::optional<std::span<const std::uint8_t>> as_span(const std::optional<std::vector<std::uint8_t>>& data);
 

@@ -83,6 +83,16 @@ std::vector<std::string> settings_needing_restart(const core::GatewayConfig& now
     return out;
 }
 
+// How the startup log describes a listener's choice of VM.
+std::string route_text(const core::ListenerConfig& l) {
+    switch (l.route) {
+        case core::Route::fixed: return ", VM " + l.vm;
+        case core::Route::sni: return ", VM by SNI";
+        case core::Route::connect: return ", HTTP CONNECT proxy, VM by CONNECT host";
+    }
+    return "";
+}
+
 }  // namespace
 
 // A bound listening socket. It outlives reloads that keep its address; the settings its
@@ -232,7 +242,7 @@ Gateway::State::ListenerChanges Gateway::State::apply_listeners(const std::share
         asio::co_spawn(main_io, accept_loop(b), asio::detached);
         const auto& l = *b->listener;
         spdlog::info("listening on {} ({} {}{}{})", l.address, l.tls ? "TLS" : "plain", core::to_string(l.protocol),
-                     l.route == core::Route::sni ? ", VM by SNI" : ", VM " + l.vm,
+                     route_text(l),
                      l.tls ? "" : ", answers NEED_SECURED");
     }
     for (const auto& address : changes.removed) spdlog::info("stopped listening on {}", address);

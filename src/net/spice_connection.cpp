@@ -57,18 +57,92 @@ SpiceConnection::SpiceConnection(GatewayContext& gateway, std::shared_ptr<const 
     : Connection(gateway, std::move(generation), listener, socket, std::move(slot)) {
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    if (listener_.tls) {
-        auto tls = std::make_unique<TlsStream>(std::move(socket), *generation_->tls);
-        tls_ = tls.get();
-        client_ = std::move(tls);
-    } else {
-        client_ = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(socket)));
+    // A CONNECT tunnel starts with plain HTTP; TLS, if the client speaks it, begins after the 200.
+    client_ = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(socket)));
+    if (listener_.tls && listener_.route != core::Route::connect) start_tls();
+}
+
+void SpiceConnection::start_tls() {
+    auto& plain = static_cast<SocketStream&>(*client_);
+    auto tls = std::make_unique<TlsStream>(std::move(plain.socket()), *generation_->tls);
+    tls_ = tls.get();
+    client_ = std::move(tls);
+}
+
+// ---- HTTP CONNECT (route = "connect") --------------------------------------------------------
+
+// The client's proxy request names the VM; the VM is checked before the 200, so a mistyped
+// name fails as an HTTP error the client reports, not as a broken TLS session.
+asio::awaitable<void> SpiceConnection::open_tunnel() {
+    const auto request = co_await read_connect_request();
+    std::optional<http::Rejection> refusal;
+    if (const auto* rejection = std::get_if<http::Rejection>(&request)) refusal = *rejection;
+    else refusal = route_tunnel(std::get<http::ConnectTarget>(request));
+    const std::string reply = refusal ? http::error_reply(*refusal) : http::tunnel_established();
+    co_await write_to_client(reply);
+    if (refusal) refuse_tunnel(*refusal);
+    const bool carries_tls = co_await tunnel_carries_tls();
+    if (carries_tls) start_tls();
+}
+
+asio::awaitable<http::ConnectResult> SpiceConnection::read_connect_request() {
+    http::ConnectRequestReader request;
+    std::array<std::uint8_t, 1024> buffer;
+    while (!request.result()) {
+        const std::size_t n = co_await client_->read_some(buffer);
+        if (n == 0) throw Refusal{"client closed the connection before its CONNECT request was complete"};
+        traffic_->add_from_client(n);
+        request.feed(std::span(buffer.data(), n));
     }
+    co_return *request.result();
+}
+
+// Picks the VM the CONNECT target names; an unknown one is the proxy's 404.
+std::optional<http::Rejection> SpiceConnection::route_tunnel(const http::ConnectTarget& target) {
+    connect_host_ = target.host;
+    const std::string vm_name = routed_vm_name();
+    vm_ = find_vm(vm_name);
+    audit("connect", {{"host", target.host}, {"port", target.port}, {"vm", vm_name}});
+    if (vm_ && vm_->spice) return std::nullopt;
+    return http::Rejection{http::Status::not_found, why_no_vm(vm_name, "SPICE")};
+}
+
+void SpiceConnection::refuse_tunnel(const http::Rejection& rejection) {
+    http_refusal_ = rejection.status;
+    throw Refusal{"HTTP " + std::to_string(static_cast<unsigned>(rejection.status)) + ": " + rejection.detail};
+}
+
+asio::awaitable<void> SpiceConnection::write_to_client(std::string_view text) {
+    const std::span bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    co_await client_->write_all(bytes);
+    traffic_->add_to_client(text.size());
+}
+
+// spice-gtk opens a TLS port's channel with TLS inside the tunnel and a plain port's with a bare
+// SPICE link, which then gets NEED_SECURED like any plain port. A TLS record starts with its
+// content type, 22 (handshake); a SPICE link starts with "REDQ".
+asio::awaitable<bool> SpiceConnection::tunnel_carries_tls() {
+    constexpr std::uint8_t tls_handshake_record = 22;
+    auto& plain = static_cast<SocketStream&>(*client_);
+    std::uint8_t first = 0;
+    co_await plain.socket().async_receive(asio::buffer(&first, 1), asio::socket_base::message_peek,
+                                          asio::use_awaitable);
+    co_return first == tls_handshake_record;
+}
+
+std::string SpiceConnection::routed_vm_name() const {
+    switch (listener_.route) {
+        case core::Route::fixed: return listener_.vm;
+        case core::Route::sni: return vm_from_server_name(server_name_, listener_.sni_suffix);
+        case core::Route::connect: return vm_from_connect_host(connect_host_, listener_.connect_suffix);
+    }
+    return "";
 }
 
 // ---- handshake -------------------------------------------------------------------------------
 
 asio::awaitable<void> SpiceConnection::handshake() {
+    if (listener_.route == core::Route::connect) co_await open_tunnel();
     if (tls_) {
         co_await tls_->handshake();
         server_name_ = tls_->server_name();
@@ -76,14 +150,15 @@ asio::awaitable<void> SpiceConnection::handshake() {
     link_ = std::get<spice::LinkReceived>(co_await next_client_event()).link;
     channel_ = std::string(spice::channel_name(link_.channel_type));
 
-    if (!listener_.tls)  // a plain port never carries credentials or data (design.md invariant 1)
-        refuse(spice::LinkError::need_secured, "plain listener: told the client to use TLS");
-    const std::string vm_name = listener_.route == core::Route::fixed
-                                    ? listener_.vm
-                                    : vm_from_server_name(server_name_, listener_.sni_suffix);
+    if (!tls_)  // a plain port never carries credentials or data (design.md invariant 1)
+        refuse(spice::LinkError::need_secured, listener_.tls ? "plain SPICE link in the CONNECT tunnel: told the client to use TLS"
+                                                            : "plain listener: told the client to use TLS");
+    const std::string vm_name = routed_vm_name();
     vm_ = find_vm(vm_name);
-    audit("link", {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
-                   {"connection_id", link_.connection_id}, {"server_name", server_name_}});
+    nlohmann::json link_fields = {{"vm", vm_name}, {"channel", channel_}, {"channel_id", link_.channel_id},
+                                  {"connection_id", link_.connection_id}, {"server_name", server_name_}};
+    if (!connect_host_.empty()) link_fields["connect_host"] = connect_host_;
+    audit("link", std::move(link_fields));
     if (!vm_ || !vm_->spice) refuse(spice::LinkError::error, why_no_vm(vm_name, "SPICE"));
     if (is_main() && link_.connection_id != 0)  // would put QEMU in migration-target mode (§6.2)
         refuse(spice::LinkError::bad_connection_id, "main channel with a non-zero connection id");
@@ -415,6 +490,7 @@ void SpiceConnection::audit_channel_open() {
 void SpiceConnection::add_close_fields(nlohmann::json& fields) const {
     fields["channel"] = channel_;
     if (link_error_) fields["link_error"] = spice::to_string(*link_error_);
+    if (http_refusal_) fields["http_status"] = static_cast<unsigned>(*http_refusal_);
 }
 
 }  // namespace vmgate::net

@@ -5,6 +5,7 @@
 
 #include "auth/sasl_server.hpp"
 #include "auth/ticket_key.hpp"
+#include "http/connect_request.hpp"
 #include "net/connection.hpp"
 #include "net/tls.hpp"
 #include "spice/downstream_link.hpp"
@@ -30,6 +31,15 @@ private:
     void end_session(session::EndReason reason, const std::string& detail) override;
     void add_close_fields(nlohmann::json& fields) const override;
 
+    asio::awaitable<void> open_tunnel();
+    // Sends the HTTP error reply, then throws Refusal.
+    asio::awaitable<http::ConnectResult> read_connect_request();
+    std::optional<http::Rejection> route_tunnel(const http::ConnectTarget& target);
+    [[noreturn]] void refuse_tunnel(const http::Rejection& rejection);
+    asio::awaitable<void> write_to_client(std::string_view text);
+    asio::awaitable<bool> tunnel_carries_tls();
+    void start_tls();
+    std::string routed_vm_name() const;
     asio::awaitable<void> link_upstream();
     asio::awaitable<spice::LinkReply> reply_for_client(const spice::LinkReply& upstream_reply);
     bool offer_sasl();
@@ -50,7 +60,9 @@ private:
     void audit_channel_open();
     void release_handshake_state();
 
-    TlsStream* tls_ = nullptr;  // the client stream when the listener uses TLS
+    TlsStream* tls_ = nullptr;  // the client stream once it is TLS
+    std::string connect_host_;  // route = "connect": the host of the client's CONNECT request
+    std::optional<http::Status> http_refusal_;
     std::optional<spice::DownstreamLink> client_link_{std::in_place};  // released after the handshake
     std::optional<spice::UpstreamLink> upstream_link_;
     std::optional<spice::LinkReply> upstream_reply_;

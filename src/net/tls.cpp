@@ -125,7 +125,7 @@ TlsServerContext::TlsServerContext(const core::TlsConfig& config) {
     }
 }
 
-TlsStream::TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context, core::ClientCertMode ask)
+TlsStream::TlsStream(asio::generic::stream_protocol::socket socket, const TlsServerContext& context, core::ClientCertMode ask)
     : socket_(std::move(socket)), ssl_(new_server_ssl(context, ask)), ask_(ask) {
     socket_.non_blocking(true);
     SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));

@@ -6,7 +6,7 @@
 #include "core/config.hpp"
 #include "net/byte_stream.hpp"
 
-#include <asio/ip/tcp.hpp>
+#include <asio/generic/stream_protocol.hpp>
 #include <openssl/ssl.h>
 
 #include <memory>
@@ -56,7 +56,9 @@ public:
     // optional asks, and a certificate that is presented must verify against the client CA or
     // the handshake fails; required also fails the handshake when none is presented. Asking
     // needs a context with a client CA (std::logic_error otherwise).
-    TlsStream(asio::ip::tcp::socket socket, const TlsServerContext& context,
+    // `socket`: a TCP connection (a tcp::socket converts), which may already have carried
+    // plain bytes such as an HTTP CONNECT exchange.
+    TlsStream(asio::generic::stream_protocol::socket socket, const TlsServerContext& context,
               core::ClientCertMode ask = core::ClientCertMode::none);
     ~TlsStream() override;
 
@@ -82,7 +84,7 @@ private:
     // `filled`, without waiting; stops at would-block, end of stream or a full buffer.
     std::size_t fill_available(std::span<std::uint8_t> buffer, std::size_t filled, bool& eof);
 
-    asio::ip::tcp::socket socket_;
+    asio::generic::stream_protocol::socket socket_;
     SSL* ssl_ = nullptr;
     core::ClientCertMode ask_;
 };

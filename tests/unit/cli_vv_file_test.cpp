@@ -105,42 +105,77 @@ core::Config without_sni(std::string_view vm) {
     return *result.config;
 }
 
+// kConfig and an HTTP CONNECT proxy listener (listener 6).
+const core::Config& config_with_proxy() {
+    static const core::Config parsed = [] {
+        const std::string text = std::string(kConfig) +
+                                 "\n[[listener]]\nprotocol = \"spice\"\naddress = \"192.0.2.10:3128\"\nroute = \"connect\"\n";
+        auto result = core::parse_config(text, "vv.toml");
+        if (!result.config) throw std::runtime_error(result.errors.front().to_string());
+        return *result.config;
+    }();
+    return parsed;
+}
+
 // ---- choosing the listener ----
 
 TEST(VvListener, TheVmsOwnSaslListenerBeforeTheSniOne) {
     std::string error;
-    EXPECT_EQ(choose_listener(config(), "vm1", false, error), &listener(1)) << error;
+    EXPECT_EQ(choose_listener(config(), "vm1", false, false, error), &listener(1)) << error;
 }
 
 TEST(VvListener, ATicketNeedsAListenerOfferingTicketsAlone) {
     std::string error;
-    EXPECT_EQ(choose_listener(config(), "vm1", true, error), &listener(2)) << error;
-    EXPECT_EQ(choose_listener(config(), "vm3", true, error), &listener(4)) << error;
+    EXPECT_EQ(choose_listener(config(), "vm1", true, false, error), &listener(2)) << error;
+    EXPECT_EQ(choose_listener(config(), "vm3", true, false, error), &listener(4)) << error;
 }
 
 TEST(VvListener, TheSniListenerServesAVmWithoutItsOwnTlsListener) {
     std::string error;
-    EXPECT_EQ(choose_listener(config(), "vm2", false, error), &listener(0)) << error;
+    EXPECT_EQ(choose_listener(config(), "vm2", false, false, error), &listener(0)) << error;
 }
 
 TEST(VvListener, NoTicketListenerIsARefusalThatSaysWhy) {
     std::string error;
-    EXPECT_EQ(choose_listener(config(), "vm2", true, error), nullptr);
+    EXPECT_EQ(choose_listener(config(), "vm2", true, false, error), nullptr);
     EXPECT_THAT(error, HasSubstr("offers tickets alone"));
     EXPECT_THAT(error, HasSubstr("spice-gtk always chooses SASL"));
 }
 
 TEST(VvListener, ATicketOnlyVmNeedsTicket) {
     std::string error;
-    EXPECT_EQ(choose_listener(without_sni("vm9"), "vm3", false, error), nullptr);
+    EXPECT_EQ(choose_listener(without_sni("vm9"), "vm3", false, false, error), nullptr);
     EXPECT_THAT(error, HasSubstr("offers SASL"));
     EXPECT_THAT(error, HasSubstr("use --ticket"));
 }
 
 TEST(VvListener, VncListenersAreNoChoice) {
     std::string error;
-    EXPECT_EQ(choose_listener(without_sni("vm9"), "vm4", false, error), nullptr);
+    EXPECT_EQ(choose_listener(without_sni("vm9"), "vm4", false, false, error), nullptr);
     EXPECT_THAT(error, HasSubstr("no SPICE listener with tls = true reaches vm4"));
+}
+
+TEST(VvListener, TheConnectListenerOnlyWithProxy) {
+    std::string error;
+    const auto& proxy_listener = config_with_proxy().listeners.at(6);
+    EXPECT_EQ(choose_listener(config_with_proxy(), "vm1", false, false, error), &config_with_proxy().listeners.at(1));
+    EXPECT_EQ(choose_listener(config_with_proxy(), "vm2", false, false, error), &config_with_proxy().listeners.at(0))
+        << "an SNI listener needs no proxy setting, so it comes first";
+    EXPECT_EQ(choose_listener(config_with_proxy(), "vm1", false, true, error), &proxy_listener) << error;
+    EXPECT_EQ(choose_listener(config_with_proxy(), "vm2", false, true, error), &proxy_listener) << error;
+}
+
+TEST(VvListener, TheConnectListenerWhenNothingElseReaches) {
+    std::string error;
+    core::Config config = config_with_proxy();
+    std::erase_if(config.listeners, [](const auto& l) { return l.route != core::Route::connect; });
+    EXPECT_EQ(choose_listener(config, "vm2", false, false, error), &config.listeners.at(0)) << error;
+}
+
+TEST(VvListener, ProxyWithoutConnectListenerSaysSo) {
+    std::string error;
+    EXPECT_EQ(choose_listener(config(), "vm1", false, true, error), nullptr);
+    EXPECT_THAT(error, HasSubstr("--proxy: no SPICE listener with route = \"connect\""));
 }
 
 // ---- the host clients connect to ----
@@ -174,6 +209,20 @@ TEST(VvHost, SniRoutesByTheVmsName) {
     EXPECT_THAT(error, HasSubstr("must connect to vm2.vms.example.com"));
 }
 
+TEST(VvHost, ProxyUrl) {
+    EXPECT_EQ(proxy_url("192.0.2.10", 3128), "http://192.0.2.10:3128");
+    EXPECT_EQ(proxy_url("gw.example.com", 8080), "http://gw.example.com:8080");
+    EXPECT_EQ(proxy_url("2001:db8::1", 3128), "http://[2001:db8::1]:3128");
+}
+
+TEST(VvHost, ConnectHostNames) {
+    EXPECT_TRUE(usable_as_connect_host("vm1"));
+    EXPECT_TRUE(usable_as_connect_host("Web_Server-2.prod"));
+    EXPECT_FALSE(usable_as_connect_host(""));
+    EXPECT_FALSE(usable_as_connect_host("my vm"));
+    EXPECT_FALSE(usable_as_connect_host("vm:1"));
+}
+
 // ---- the file ----
 
 TEST(VvText, KeyfileEscapes) {
@@ -185,7 +234,7 @@ TEST(VvText, KeyfileEscapes) {
 
 TEST(VvText, ALongLivedFileHasNoPasswordAndStays) {
     const VvFile file{"gw.example.com", 5901, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                      "O=Example,CN=gw.example.com", "vm1", "anne", ""};
+                      "O=Example,CN=gw.example.com", "vm1", "anne", "", ""};
     EXPECT_EQ(render_vv(file),
               "[virt-viewer]\n"
               "type=spice\n"
@@ -199,10 +248,18 @@ TEST(VvText, ALongLivedFileHasNoPasswordAndStays) {
 }
 
 TEST(VvText, ATicketFileDeletesItself) {
-    const VvFile file{"gw.example.com", 5902, "CA", "CN=gw", "vm1", "", "tkt-123"};
+    const VvFile file{"gw.example.com", 5902, "CA", "CN=gw", "vm1", "", "tkt-123", ""};
     const auto text = render_vv(file);
     EXPECT_THAT(text, HasSubstr("\npassword=tkt-123\ndelete-this-file=1\n"));
     EXPECT_THAT(text, ::testing::Not(HasSubstr("username=")));
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("proxy=")));
+}
+
+TEST(VvText, AProxyFileNamesTheVmAsHost) {
+    const VvFile file{"vm1", 3128, "CA", "CN=gw", "vm1", "anne", "", "http://192.0.2.10:3128"};
+    const auto text = render_vv(file);
+    EXPECT_THAT(text, HasSubstr("\nhost=vm1\ntls-port=3128\n"));
+    EXPECT_THAT(text, HasSubstr("\nsecure-channels=all\nproxy=http://192.0.2.10:3128\nusername=anne\n"));
 }
 
 // ---- the certificate ----

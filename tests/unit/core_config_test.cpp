@@ -406,7 +406,7 @@ spice = "unix:/x"
     EXPECT_EQ(e.line, 3);
     EXPECT_EQ(e.column, 1);
     EXPECT_EQ(e.message, "unknown key \"adress\" in [[listener]] (did you mean \"address\"?); known keys: protocol, "
-                         "address, tls, vm, route, sni_suffix, auth");
+                         "address, tls, vm, route, sni_suffix, connect_suffix, auth");
 }
 
 TEST(ConfigErrors, UnknownKeysEverywhere) {
@@ -667,6 +667,71 @@ sni_suffix = ".vms.example.com"
     EXPECT_THAT(result.errors[2].message, HasSubstr("route = \"sni\" needs tls = true"));
     EXPECT_EQ(result.errors[3].key, "listener[2].sni_suffix");
     EXPECT_EQ(result.errors[3].message, "only applies to route = \"sni\"");
+}
+
+TEST(ConfigErrors, ConnectRouteRules) {
+    const ConfigResult result = parse(R"(
+[tls]
+cert = "/c"
+key = "/k"
+[[vm]]
+name = "x"
+spice = "unix:/x"
+vnc = "unix:/y"
+[[listener]]
+protocol = "spice"
+address = "0.0.0.0:1"
+route = "connect"
+vm = "x"
+connect_suffix = "vms.example.com"
+[[listener]]
+protocol = "spice"
+address = "0.0.0.0:2"
+tls = false
+route = "connect"
+sni_suffix = ".vms.example.com"
+[[listener]]
+protocol = "vnc"
+address = "0.0.0.0:3"
+route = "connect"
+[[listener]]
+protocol = "spice"
+address = "0.0.0.0:4"
+route = "sni"
+connect_suffix = ".vms.example.com"
+)");
+    ASSERT_EQ(result.errors.size(), 6u) << dump(result);
+    EXPECT_EQ(result.errors[0].key, "listener[0].vm");
+    EXPECT_THAT(result.errors[0].message, HasSubstr("takes the VM from the host of the client's HTTP CONNECT"));
+    EXPECT_EQ(result.errors[1].key, "listener[0].connect_suffix");
+    EXPECT_THAT(result.errors[1].message, HasSubstr("must start with '.'"));
+    EXPECT_EQ(result.errors[2].key, "listener[1].tls");
+    EXPECT_THAT(result.errors[2].message, HasSubstr("route = \"connect\" needs tls = true"));
+    EXPECT_EQ(result.errors[3].key, "listener[1].sni_suffix");
+    EXPECT_EQ(result.errors[3].message, "only applies to route = \"sni\"");
+    EXPECT_EQ(result.errors[4].key, "listener[2].route");
+    EXPECT_THAT(result.errors[4].message, HasSubstr("VNC clients have no HTTP proxy support"));
+    EXPECT_EQ(result.errors[5].key, "listener[3].connect_suffix");
+    EXPECT_EQ(result.errors[5].message, "only applies to route = \"connect\"");
+}
+
+TEST(ConfigValues, ConnectRoute) {
+    const ConfigResult result = parse(R"(
+[tls]
+cert = "/c"
+key = "/k"
+[[vm]]
+name = "x"
+spice = "unix:/x"
+[[listener]]
+protocol = "spice"
+address = "0.0.0.0:3128"
+route = "connect"
+connect_suffix = ".vms.example.com"
+)");
+    ASSERT_TRUE(result.config) << dump(result);
+    EXPECT_EQ(result.config->listeners[0].route, Route::connect);
+    EXPECT_EQ(result.config->listeners[0].connect_suffix, ".vms.example.com");
 }
 
 TEST(ConfigErrors, TlsListenerNeedsCertAndKey) {

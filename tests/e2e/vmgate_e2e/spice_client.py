@@ -20,7 +20,7 @@ Exit codes (one 'RESULT ...' line is printed on stdout in every case):
 
 --vv FILE opens a remote-viewer connection file the way remote-viewer does (virt-viewer's
 virt-viewer-file.c and the SPICE session's fill_session): the [virt-viewer] group read with
-GKeyFile (type must be spice), then host, port, tls-port, username, password, ca (the PEM text
+GKeyFile (type must be spice), then host, port, tls-port, username, password, proxy, ca (the PEM text
 itself, as the session's "ca" bytes), host-subject (as "cert-subject") and secure-channels set on
 the SpiceSession; with delete-this-file=1 the file is deleted once read. --username/--password
 given as well are applied after it, as remote-viewer applies what the user types into its
@@ -115,7 +115,7 @@ def apply_vv(session, path):
         return key in keys
     if keyfile.get_string(VV_GROUP, "type") != "spice":
         raise ValueError("%s: type is not spice" % path)
-    for key in ("host", "username", "password"):
+    for key in ("host", "username", "password", "proxy"):
         if has(key):
             session.set_property(key, keyfile.get_string(VV_GROUP, key))
     for key in ("port", "tls-port"):
