@@ -4,6 +4,7 @@
 #include "cli/admin_commands.hpp"
 #include "cli/config_file.hpp"
 #include "cli/demo.hpp"
+#include "cli/export_command.hpp"
 #include "cli/policy_explain.hpp"
 #include "cli/users_command.hpp"
 #include "cli/vv_command.hpp"
@@ -52,6 +53,7 @@ struct Options {
     cli::ExplainArgs explain;
     cli::UsersArgs users;
     cli::VvArgs vv;
+    cli::ExportArgs export_;
     cli::DemoOptions demo;
 };
 
@@ -274,6 +276,68 @@ CLI::App* add_vv(CLI::App& app, Options& o) {
     return vv;
 }
 
+CLI::App* add_export(CLI::App& app, Options& o) {
+    auto* command = app.add_subcommand(
+        "export",
+        "Print client-side lockdown rules made from the policy, for the machines users run their viewers
+"
+        "on (defence in depth: the gateway still decides every connection). Time windows, source
+"
+        "addresses, view-only and channel rules cannot be expressed there and are left out. A rule's user
+"
+        ""anne@REALM" is the client's Unix account "anne"; unix:NAME is the client's group NAME.
+"
+        "  iptables, ip6tables  iptables-restore input: chain vmgate-client, jumped to from OUTPUT, lets
+"
+        "                       each user (--uid-owner) or group (--gid-owner --suppl-groups) reach the
+"
+        "                       gateway ports of their VMs and resets every other new connection to a
+"
+        "                       gateway port. Install: iptables-restore --noflush < FILE
+"
+        "  nft                  the same as table inet vmgate_client (meta skuid/skgid; skgid sees only
+"
+        "                       the primary group). Install: nft -f FILE (replaces that table only)
+"
+        "  sudoers              a group per VM (--group-prefix + VM, create it with groupadd --system):
+"
+        "                       the VM's users may run --viewer with exactly the arguments that open the
+"
+        "                       VM, with that group: sudo -g vmgate-vm1 /usr/bin/remote-viewer
+"
+        "                       'spice://10.0.0.1?tls-port=5901'. Combine with --by-vm-group rules.
+"
+        "                       Install: visudo -c -f FILE && install -m 0440 FILE /etc/sudoers.d/vmgate
+"
+        "  sshd                 Match User/Group blocks for an SSH host users tunnel through: PermitOpen
+"
+        "                       only their gateway ports, no shell, TTY or other forwarding. Install:
+"
+        "                       append to the end of sshd_config, then sshd -t
+"
+        "User and group names must exist on the machine that loads iptables and nft rules.");
+    auto& a = o.export_;
+    command->add_option("FORMAT", a.format, "iptables, ip6tables, nft, sudoers or sshd")
+        ->required()
+        ->check(CLI::IsMember(cli::export_formats));
+    command->add_option("-c,--config", a.config_path, "Configuration file (TOML)")->capture_default_str();
+    command->add_option("--host", a.host, "The gateway's address as clients reach it (default: each listener's
+"
+                                          "address; iptables and nft need an IP address, and 0.0.0.0 or [::]
+"
+                                          "always needs --host)");
+    command->add_flag("--by-vm-group", a.by_vm_group, "iptables, ip6tables, nft: admit each VM's group from the
+"
+                                                      "sudoers export instead of the policy's users and groups");
+    command->add_option("--group-prefix", a.group_prefix, "sudoers and --by-vm-group: a VM's group is this + its name")
+        ->capture_default_str();
+    command->add_option("--viewer", a.viewer, "sudoers: the viewer's absolute path")->capture_default_str();
+    command->add_option("--viewer-arg", a.viewer_args, "sudoers: an argument the viewer gets before the URI (repeat
+"
+                                                       "for several, in order), e.g. --spice-ca-file=/etc/vmgate/ca.pem");
+    return command;
+}
+
 CLI::App* add_demo(CLI::App& app, Options& o) {
     auto* demo = app.add_subcommand(
         "demo", "Start two small QEMU VMs and a gateway in front of them on loopback, print how to connect\n"
@@ -306,6 +370,7 @@ int main(int argc, char** argv) {
     auto* explain = add_policy_explain(app, o);
     const auto users = add_users(app, o);
     auto* vv = add_vv(app, o);
+    auto* export_command = add_export(app, o);
     auto* demo = add_demo(app, o);
     app.footer(kFooter);  // after the subcommands, which would inherit it
 
@@ -329,6 +394,7 @@ int main(int argc, char** argv) {
     if (*users.del) return cli::run_users_del(o.users);
     if (*users.list) return cli::run_users_list(o.users);
     if (*vv) return cli::run_vv(o.admin, o.vv);
+    if (*export_command) return cli::run_export(o.export_);
     if (*demo) return cli::run_demo(o.demo);
     return kUsageError;
 }
