@@ -10,7 +10,7 @@ RUN_PKGS   := openssl qemu-system-x86 seabios ipxe-qemu sasl2-bin libsasl2-modul
               libsasl2-modules-db python3-gi python3-cryptography gir1.2-spiceclientglib-2.0 \
               gir1.2-gtk-vnc-2.0 tzdata util-linux \
               libvirt-daemon-system libvirt-clients \
-              iptables nftables sudo openssh-server
+              iptables nftables sudo openssh-server iproute2
 BENCH_PKGS := stunnel4 haproxy
 FUZZ_PKGS  := clang libclang-rt-14-dev
 

@@ -35,7 +35,8 @@ constexpr const char* kDescription =
     "need no daemon. `users` manages the users of the configured sasldb. `ticket`, `sessions` and\n"
     "`reload` ask the running daemon through its admin socket: the one given with --admin-socket,\n"
     "else gateway.admin_socket of --config. `vv` writes a remote-viewer connection file (and asks\n"
-    "the daemon for a ticket with --ticket).";
+    "the daemon for a ticket with --ticket). `export` prints client-side lockdown rules (iptables, nft,\n"
+    "sudoers, sshd) made from the policy.";
 
 constexpr const char* kFooter =
     "`vmgate COMMAND --help` describes a command and its options.\n"
@@ -279,62 +280,41 @@ CLI::App* add_vv(CLI::App& app, Options& o) {
 CLI::App* add_export(CLI::App& app, Options& o) {
     auto* command = app.add_subcommand(
         "export",
-        "Print client-side lockdown rules made from the policy, for the machines users run their viewers
-"
-        "on (defence in depth: the gateway still decides every connection). Time windows, source
-"
-        "addresses, view-only and channel rules cannot be expressed there and are left out. A rule's user
-"
-        ""anne@REALM" is the client's Unix account "anne"; unix:NAME is the client's group NAME.
-"
-        "  iptables, ip6tables  iptables-restore input: chain vmgate-client, jumped to from OUTPUT, lets
-"
-        "                       each user (--uid-owner) or group (--gid-owner --suppl-groups) reach the
-"
-        "                       gateway ports of their VMs and resets every other new connection to a
-"
-        "                       gateway port. Install: iptables-restore --noflush < FILE
-"
-        "  nft                  the same as table inet vmgate_client (meta skuid/skgid; skgid sees only
-"
-        "                       the primary group). Install: nft -f FILE (replaces that table only)
-"
-        "  sudoers              a group per VM (--group-prefix + VM, create it with groupadd --system):
-"
-        "                       the VM's users may run --viewer with exactly the arguments that open the
-"
-        "                       VM, with that group: sudo -g vmgate-vm1 /usr/bin/remote-viewer
-"
-        "                       'spice://10.0.0.1?tls-port=5901'. Combine with --by-vm-group rules.
-"
-        "                       Install: visudo -c -f FILE && install -m 0440 FILE /etc/sudoers.d/vmgate
-"
-        "  sshd                 Match User/Group blocks for an SSH host users tunnel through: PermitOpen
-"
-        "                       only their gateway ports, no shell, TTY or other forwarding. Install:
-"
-        "                       append to the end of sshd_config, then sshd -t
-"
+        "Print client-side lockdown rules made from the policy, for the machines users run their viewers\n"
+        "on (defence in depth: the gateway still decides every connection). Time windows, source\n"
+        "addresses, view-only and channel rules cannot be expressed there and are left out. A rule's user\n"
+        "\"anne@REALM\" is the client's Unix account \"anne\"; unix:NAME is the client's group NAME.\n"
+        "  iptables, ip6tables  iptables-restore input: chain vmgate-client, jumped to from OUTPUT, lets\n"
+        "                       each user (--uid-owner) or group (--gid-owner --suppl-groups) reach the\n"
+        "                       gateway ports of their VMs and resets every other new connection to a\n"
+        "                       gateway port. Install: iptables-restore --noflush < FILE\n"
+        "  nft                  the same as table inet vmgate_client (meta skuid/skgid; skgid sees only\n"
+        "                       the primary group). Install: nft -f FILE (replaces that table only)\n"
+        "  sudoers              a group per VM (--group-prefix + VM, create it with groupadd --system):\n"
+        "                       the VM's users may run --viewer with exactly the arguments that open the\n"
+        "                       VM, with that group: sudo -g vmgate-vm1 /usr/bin/remote-viewer\n"
+        "                       'spice://10.0.0.1?tls-port=5901'. Combine with --by-vm-group rules.\n"
+        "                       Install: visudo -c -f FILE && install -m 0440 FILE /etc/sudoers.d/vmgate\n"
+        "  sshd                 Match User/Group blocks for an SSH host users tunnel through: PermitOpen\n"
+        "                       only their gateway ports, no shell, TTY or other forwarding. Install:\n"
+        "                       append to the end of sshd_config, then sshd -t\n"
         "User and group names must exist on the machine that loads iptables and nft rules.");
     auto& a = o.export_;
     command->add_option("FORMAT", a.format, "iptables, ip6tables, nft, sudoers or sshd")
         ->required()
-        ->check(CLI::IsMember(cli::export_formats));
+        ->check(CLI::IsMember(std::vector<std::string>(std::begin(cli::export_formats), std::end(cli::export_formats))));
     command->add_option("-c,--config", a.config_path, "Configuration file (TOML)")->capture_default_str();
-    command->add_option("--host", a.host, "The gateway's address as clients reach it (default: each listener's
-"
-                                          "address; iptables and nft need an IP address, and 0.0.0.0 or [::]
-"
+    command->add_option("--host", a.host, "The gateway's address as clients reach it (default: each listener's\n"
+                                          "address; iptables and nft need an IP address, and 0.0.0.0 or [::]\n"
                                           "always needs --host)");
-    command->add_flag("--by-vm-group", a.by_vm_group, "iptables, ip6tables, nft: admit each VM's group from the
-"
+    command->add_flag("--by-vm-group", a.by_vm_group, "iptables, ip6tables, nft: admit each VM's group from the\n"
                                                       "sudoers export instead of the policy's users and groups");
     command->add_option("--group-prefix", a.group_prefix, "sudoers and --by-vm-group: a VM's group is this + its name")
         ->capture_default_str();
     command->add_option("--viewer", a.viewer, "sudoers: the viewer's absolute path")->capture_default_str();
-    command->add_option("--viewer-arg", a.viewer_args, "sudoers: an argument the viewer gets before the URI (repeat
-"
-                                                       "for several, in order), e.g. --spice-ca-file=/etc/vmgate/ca.pem");
+    command->add_option("--viewer-arg", a.viewer_args, "sudoers: an argument the viewer gets before the URI (repeat\n"
+                                                       "for several, in order); one that starts with '-' is given with '=':\n"
+                                                       "--viewer-arg=--spice-ca-file=/etc/vmgate/ca.pem");
     return command;
 }
 
