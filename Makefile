@@ -9,7 +9,8 @@ BUILD_PKGS := cmake make g++ pkg-config libasio-dev libssl-dev libsasl2-dev libd
 RUN_PKGS   := openssl qemu-system-x86 seabios ipxe-qemu sasl2-bin libsasl2-modules \
               libsasl2-modules-db python3-gi python3-cryptography gir1.2-spiceclientglib-2.0 \
               gir1.2-gtk-vnc-2.0 tzdata util-linux \
-              libvirt-daemon-system libvirt-clients systemd groff-base
+              libvirt-daemon-system libvirt-clients systemd groff-base \
+              iptables nftables sudo openssh-server iproute2
 BENCH_PKGS := stunnel4 haproxy
 FUZZ_PKGS  := clang libclang-rt-14-dev
 

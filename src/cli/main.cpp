@@ -4,6 +4,7 @@
 #include "cli/admin_commands.hpp"
 #include "cli/config_file.hpp"
 #include "cli/demo.hpp"
+#include "cli/export_command.hpp"
 #include "cli/man_page.hpp"
 #include "cli/policy_explain.hpp"
 #include "cli/systemd_unit.hpp"
@@ -36,7 +37,8 @@ constexpr const char* kDescription =
     "need no daemon. `users` manages the users of the configured sasldb. `ticket`, `sessions` and\n"
     "`reload` ask the running daemon through its admin socket: the one given with --admin-socket,\n"
     "else gateway.admin_socket of --config. `vv` writes a remote-viewer connection file (and asks\n"
-    "the daemon for a ticket with --ticket).";
+    "the daemon for a ticket with --ticket). `export` prints client-side lockdown rules (iptables, nft,\n"
+    "sudoers, sshd) made from the policy.";
 
 constexpr const char* kFooter =
     "`vmgate COMMAND --help` describes a command and its options.\n"
@@ -54,6 +56,7 @@ struct Options {
     cli::ExplainArgs explain;
     cli::UsersArgs users;
     cli::VvArgs vv;
+    cli::ExportArgs export_;
     cli::DemoOptions demo;
     cli::SystemdUnitArgs systemd_unit;
 };
@@ -281,6 +284,47 @@ CLI::App* add_vv(CLI::App& app, Options& o) {
     return vv;
 }
 
+CLI::App* add_export(CLI::App& app, Options& o) {
+    auto* command = app.add_subcommand(
+        "export",
+        "Print client-side lockdown rules made from the policy, for the machines users run their viewers\n"
+        "on (defence in depth: the gateway still decides every connection). Time windows, source\n"
+        "addresses, view-only and channel rules cannot be expressed there and are left out. A rule's user\n"
+        "\"anne@REALM\" is the client's Unix account \"anne\"; unix:NAME is the client's group NAME.\n"
+        "  iptables, ip6tables  iptables-restore input: chain vmgate-client, jumped to from OUTPUT, lets\n"
+        "                       each user (--uid-owner) or group (--gid-owner --suppl-groups) reach the\n"
+        "                       gateway ports of their VMs and resets every other new connection to a\n"
+        "                       gateway port. Install: iptables-restore --noflush < FILE\n"
+        "  nft                  the same as table inet vmgate_client (meta skuid/skgid; skgid sees only\n"
+        "                       the primary group). Install: nft -f FILE (replaces that table only)\n"
+        "  sudoers              a group per VM (--group-prefix + VM, create it with groupadd --system):\n"
+        "                       the VM's users may run --viewer with exactly the arguments that open the\n"
+        "                       VM, with that group: sudo -g vmgate-vm1 /usr/bin/remote-viewer\n"
+        "                       'spice://10.0.0.1?tls-port=5901'. Combine with --by-vm-group rules.\n"
+        "                       Install: visudo -c -f FILE && install -m 0440 FILE /etc/sudoers.d/vmgate\n"
+        "  sshd                 Match User/Group blocks for an SSH host users tunnel through: PermitOpen\n"
+        "                       only their gateway ports, no shell, TTY or other forwarding. Install:\n"
+        "                       append to the end of sshd_config, then sshd -t\n"
+        "User and group names must exist on the machine that loads iptables and nft rules.");
+    auto& a = o.export_;
+    command->add_option("FORMAT", a.format, "iptables, ip6tables, nft, sudoers or sshd")
+        ->required()
+        ->check(CLI::IsMember(std::vector<std::string>(std::begin(cli::export_formats), std::end(cli::export_formats))));
+    command->add_option("-c,--config", a.config_path, "Configuration file (TOML)")->capture_default_str();
+    command->add_option("--host", a.host, "The gateway's address as clients reach it (default: each listener's\n"
+                                          "address; iptables and nft need an IP address, and 0.0.0.0 or [::]\n"
+                                          "always needs --host)");
+    command->add_flag("--by-vm-group", a.by_vm_group, "iptables, ip6tables, nft: admit each VM's group from the\n"
+                                                      "sudoers export instead of the policy's users and groups");
+    command->add_option("--group-prefix", a.group_prefix, "sudoers and --by-vm-group: a VM's group is this + its name")
+        ->capture_default_str();
+    command->add_option("--viewer", a.viewer, "sudoers: the viewer's absolute path")->capture_default_str();
+    command->add_option("--viewer-arg", a.viewer_args, "sudoers: an argument the viewer gets before the URI (repeat\n"
+                                                       "for several, in order); one that starts with '-' is given with '=':\n"
+                                                       "--viewer-arg=--spice-ca-file=/etc/vmgate/ca.pem");
+    return command;
+}
+
 CLI::App* add_demo(CLI::App& app, Options& o) {
     auto* demo = app.add_subcommand(
         "demo", "Start two small QEMU VMs and a gateway in front of them on loopback, print how to connect\n"
@@ -335,6 +379,7 @@ int main(int argc, char** argv) {
     auto* explain = add_policy_explain(app, o);
     const auto users = add_users(app, o);
     auto* vv = add_vv(app, o);
+    auto* export_command = add_export(app, o);
     auto* demo = add_demo(app, o);
     auto* systemd_unit = add_systemd_unit(app, o);
     auto* man = add_man(app);
@@ -360,6 +405,7 @@ int main(int argc, char** argv) {
     if (*users.del) return cli::run_users_del(o.users);
     if (*users.list) return cli::run_users_list(o.users);
     if (*vv) return cli::run_vv(o.admin, o.vv);
+    if (*export_command) return cli::run_export(o.export_);
     if (*demo) return cli::run_demo(o.demo);
     if (*systemd_unit) return cli::run_systemd_unit(o.systemd_unit);
     if (*man) {
