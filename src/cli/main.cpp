@@ -4,6 +4,7 @@
 #include "cli/admin_commands.hpp"
 #include "cli/config_file.hpp"
 #include "cli/demo.hpp"
+#include "cli/doctor_command.hpp"
 #include "cli/policy_explain.hpp"
 #include "cli/users_command.hpp"
 #include "cli/vv_command.hpp"
@@ -53,6 +54,7 @@ struct Options {
     cli::UsersArgs users;
     cli::VvArgs vv;
     cli::DemoOptions demo;
+    cli::DoctorArgs doctor;
 };
 
 // The file's errors, then the settings this version would not enforce; empty = usable.
@@ -285,6 +287,31 @@ CLI::App* add_demo(CLI::App& app, Options& o) {
     return demo;
 }
 
+CLI::App* add_doctor(CLI::App& app, Options& o) {
+    auto* doctor = app.add_subcommand(
+        "doctor",
+        "Check this host for ways around the gateway and for what would stop it, each finding with a\n"
+        "one-line fix: [tls] key and sasldb ownership and permissions, the certificate's readability,\n"
+        "expiry and names (listener hosts, *.sni_suffix), libvirt's qemu.conf (spice_listen/vnc_listen,\n"
+        "QEMU's SASL mech_list with DIGEST-MD5), running QEMU command lines (-spice/-vnc on TCP off\n"
+        "loopback, a plain port beside the TLS port, disable-ticketing), libvirt domain XMLs (TCP\n"
+        "listeners, defaultMode='any'), the PAM services saslauthd needs. Reads only, changes nothing.\n"
+        "Exit 0 nothing found, 1 warnings only, 2 errors (or an invalid configuration)");
+    auto& d = o.doctor;
+    doctor->add_option("-c,--config", d.config_path, "Configuration file (TOML); default /etc/vmgate/vmgate.toml,\n"
+                                                     "under --root when given");
+    doctor->add_option("--libvirt", d.libvirt_uri, "Also read every domain of this libvirt URI (read-only\n"
+                                                   "connection), e.g. qemu:///system");
+    doctor->add_option("--root", d.root, "Read every host file under DIR instead of /: etc/libvirt/qemu.conf,\n"
+                                         "etc/libvirt/qemu/*.xml, etc/sasl2, etc/pam.d, proc/PID/cmdline and the\n"
+                                         "configuration's absolute paths (for an image or a test tree)");
+    doctor->add_option("--user", d.user, "User vmgate runs as, who must be able to read the key and sasldb\n"
+                                         "(default: vmgate if that user exists, else the current user)");
+    doctor->add_flag("--json", d.json, "Print one JSON object {findings: [{severity, id, area, subject,\n"
+                                       "problem, fix}], errors, warnings, checked} instead");
+    return doctor;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -307,6 +334,7 @@ int main(int argc, char** argv) {
     const auto users = add_users(app, o);
     auto* vv = add_vv(app, o);
     auto* demo = add_demo(app, o);
+    auto* doctor = add_doctor(app, o);
     app.footer(kFooter);  // after the subcommands, which would inherit it
 
     try {
@@ -330,5 +358,6 @@ int main(int argc, char** argv) {
     if (*users.list) return cli::run_users_list(o.users);
     if (*vv) return cli::run_vv(o.admin, o.vv);
     if (*demo) return cli::run_demo(o.demo);
+    if (*doctor) return cli::run_doctor(o.doctor);
     return kUsageError;
 }
