@@ -163,7 +163,14 @@ void check_domain_files(const HostOptions& o, Report& report) {
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
         const auto text = read_text(file.string());
-        const auto parsed = text ? inventory::parse_domain_xml(*text) : inventory::DomainXmlResult{{}, "cannot read it"};
+        if (!text) {
+            report.findings.push_back({Severity::warning, Area::domain, "domain-xml-unreadable", file.string(),
+                                       fmt::format("cannot read it ({}): its displays were not checked",
+                                                   std::strerror(errno)),
+                                       "run vmgate doctor as root (libvirt keeps these files 0600)"});
+            continue;
+        }
+        const auto parsed = inventory::parse_domain_xml(*text);
         if (!parsed.domain) {
             report.findings.push_back({Severity::warning, Area::domain, "domain-xml-invalid", file.string(),
                                        "not a domain description: " + parsed.error,

@@ -15,6 +15,12 @@ using ::testing::IsEmpty;
 const Account vmgate_user{"vmgate", 990, 990, "vmgate"};
 const PrivateFileKind key_kind{"tls-key", "the TLS private key", "create it", Area::tls};
 
+FileFacts missing_file(const std::string& path) {
+    FileFacts facts;
+    facts.path = path;
+    return facts;
+}
+
 FileFacts file(unsigned mode, unsigned uid, unsigned gid) {
     return {"/etc/vmgate/key.pem", true, "", mode, uid, gid, uid == 0 ? "root" : uid == 990 ? "vmgate" : "anne",
             gid == 0 ? "root" : gid == 990 ? "vmgate" : "staff"};
@@ -62,7 +68,7 @@ TEST(DoctorPrivateFile, RootReadsEverything) {
 }
 
 TEST(DoctorPrivateFile, MissingAndUnexaminable) {
-    FileFacts missing{"/etc/vmgate/key.pem"};
+    FileFacts missing = missing_file("/etc/vmgate/key.pem");
     const auto found = check_private_file(missing, vmgate_user, key_kind);
     ASSERT_THAT(ids(found), ElementsAre("tls-key-missing"));
     EXPECT_EQ(found[0].fix, "create it");
@@ -83,7 +89,7 @@ TEST(DoctorCertificateFile, WritableByOthersOrOwnedByAnotherUserIsAWarning) {
 
 TEST(DoctorCertificateFile, UnreadableIsAnError) {
     EXPECT_THAT(ids(check_certificate_file(file(0600, 0, 0), vmgate_user)), ElementsAre("tls-cert-access"));
-    EXPECT_THAT(ids(check_certificate_file(FileFacts{"/x.pem"}, vmgate_user)), ElementsAre("tls-cert-missing"));
+    EXPECT_THAT(ids(check_certificate_file(missing_file("/x.pem"), vmgate_user)), ElementsAre("tls-cert-missing"));
 }
 
 }  // namespace
