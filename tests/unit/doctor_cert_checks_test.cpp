@@ -36,9 +36,11 @@ std::string with_listener(std::string_view address, std::string_view extra = "vm
 }
 
 TEST(DoctorCertificate, ReadsNamesAndDatesFromPem) {
-    auto cred = vmgate::test::make_credential(
-        {.subject = {{"CN", "gw.example.com"}}, .alt_names = {{vmgate::test::AltNameKind::dns, "gw.example.com"}}});
-    vmgate::test::add_extension(cred.cert.get(), cred.cert.get(), NID_subject_alt_name, "IP:192.0.2.7,IP:2001:db8::1");
+    // The shared helper writes DNS names only: add every kind here and sign again.
+    auto cred = vmgate::test::make_credential({.subject = {{"CN", "gw.example.com"}}});
+    vmgate::test::add_extension(cred.cert.get(), cred.cert.get(), NID_subject_alt_name,
+                                "DNS:gw.example.com,IP:192.0.2.7,IP:2001:db8::1");
+    ASSERT_GT(X509_sign(cred.cert.get(), cred.key.get(), EVP_sha256()), 0);
     BIO* bio = BIO_new(BIO_s_mem());
     ASSERT_EQ(PEM_write_bio_X509(bio, cred.cert.get()), 1);
     char* data = nullptr;

@@ -15,7 +15,7 @@ const Finding error{Severity::error, Area::tls, "tls-key-permissions", "/k.pem",
 
 TEST(DoctorReport, ExitStatus) {
     EXPECT_EQ(Report{}.exit_status(), 0);
-    EXPECT_EQ(Report{{warning}, {}}.exit_status(), 1);
+    EXPECT_EQ((Report{{warning}, {}}.exit_status()), 1);
     EXPECT_EQ((Report{{warning, error}, {}}.exit_status()), 2);
 }
 
