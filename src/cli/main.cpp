@@ -35,7 +35,8 @@ constexpr const char* kDescription =
     "need no daemon. `users` manages the users of the configured sasldb. `ticket`, `sessions` and\n"
     "`reload` ask the running daemon through its admin socket: the one given with --admin-socket,\n"
     "else gateway.admin_socket of --config. `vv` writes a remote-viewer connection file (and asks\n"
-    "the daemon for a ticket with --ticket).";
+    "the daemon for a ticket with --ticket). `doctor` checks the host around the gateway (key and\n"
+    "certificate, sasldb, qemu.conf, running QEMUs, libvirt domains) for ways around it.";
 
 constexpr const char* kFooter =
     "`vmgate COMMAND --help` describes a command and its options.\n"
@@ -299,14 +300,18 @@ CLI::App* add_doctor(CLI::App& app, Options& o) {
         "Exit 0 nothing found, 1 warnings only, 2 errors (or an invalid configuration)");
     auto& d = o.doctor;
     doctor->add_option("-c,--config", d.config_path, "Configuration file (TOML); default /etc/vmgate/vmgate.toml,\n"
-                                                     "under --root when given");
+                                                     "under --root when given")
+        ->type_name("FILE");
     doctor->add_option("--libvirt", d.libvirt_uri, "Also read every domain of this libvirt URI (read-only\n"
-                                                   "connection), e.g. qemu:///system");
+                                                   "connection), e.g. qemu:///system")
+        ->type_name("URI");
     doctor->add_option("--root", d.root, "Read every host file under DIR instead of /: etc/libvirt/qemu.conf,\n"
                                          "etc/libvirt/qemu/*.xml, etc/sasl2, etc/pam.d, proc/PID/cmdline and the\n"
-                                         "configuration's absolute paths (for an image or a test tree)");
+                                         "configuration's absolute paths (for an image or a test tree)")
+        ->type_name("DIR");
     doctor->add_option("--user", d.user, "User vmgate runs as, who must be able to read the key and sasldb\n"
-                                         "(default: vmgate if that user exists, else the current user)");
+                                         "(default: vmgate if that user exists, else the current user)")
+        ->type_name("USER");
     doctor->add_flag("--json", d.json, "Print one JSON object {findings: [{severity, id, area, subject,\n"
                                        "problem, fix}], errors, warnings, checked} instead");
     return doctor;
