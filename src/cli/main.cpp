@@ -4,6 +4,7 @@
 #include "cli/admin_commands.hpp"
 #include "cli/config_file.hpp"
 #include "cli/demo.hpp"
+#include "cli/doctor_command.hpp"
 #include "cli/export_command.hpp"
 #include "cli/man_page.hpp"
 #include "cli/policy_explain.hpp"
@@ -38,7 +39,8 @@ constexpr const char* kDescription =
     "`reload` ask the running daemon through its admin socket: the one given with --admin-socket,\n"
     "else gateway.admin_socket of --config. `vv` writes a remote-viewer connection file (and asks\n"
     "the daemon for a ticket with --ticket). `export` prints client-side lockdown rules (iptables, nft,\n"
-    "sudoers, sshd) made from the policy.";
+    "sudoers, sshd) made from the policy. `doctor` checks the host around the gateway (key and\n"
+    "certificate, sasldb, qemu.conf, running QEMUs, libvirt domains) for ways around it.";
 
 constexpr const char* kFooter =
     "`vmgate COMMAND --help` describes a command and its options.\n"
@@ -59,6 +61,7 @@ struct Options {
     cli::ExportArgs export_;
     cli::DemoOptions demo;
     cli::SystemdUnitArgs systemd_unit;
+    cli::DoctorArgs doctor;
 };
 
 // The file's errors, then the settings this version would not enforce; empty = usable.
@@ -358,6 +361,35 @@ CLI::App* add_man(CLI::App& app) {
     return app.add_subcommand("man", "Print the manual page vmgate.1 (roff), made from this help text")->group("");
 }
 
+CLI::App* add_doctor(CLI::App& app, Options& o) {
+    auto* doctor = app.add_subcommand(
+        "doctor",
+        "Check this host for ways around the gateway and for what would stop it, each finding with a\n"
+        "one-line fix: [tls] key and sasldb ownership and permissions, the certificate's readability,\n"
+        "expiry and names (listener hosts, *.sni_suffix), libvirt's qemu.conf (spice_listen/vnc_listen,\n"
+        "QEMU's SASL mech_list with DIGEST-MD5), running QEMU command lines (-spice/-vnc on TCP off\n"
+        "loopback, a plain port beside the TLS port, disable-ticketing), libvirt domain XMLs (TCP\n"
+        "listeners, defaultMode='any'), the PAM services saslauthd needs. Reads only, changes nothing.\n"
+        "Exit 0 nothing found, 1 warnings only, 2 errors (or an invalid configuration)");
+    auto& d = o.doctor;
+    doctor->add_option("-c,--config", d.config_path, "Configuration file (TOML); default /etc/vmgate/vmgate.toml,\n"
+                                                     "under --root when given")
+        ->type_name("FILE");
+    doctor->add_option("--libvirt", d.libvirt_uri, "Also read every domain of this libvirt URI (read-only\n"
+                                                   "connection), e.g. qemu:///system")
+        ->type_name("URI");
+    doctor->add_option("--root", d.root, "Read every host file under DIR instead of /: etc/libvirt/qemu.conf,\n"
+                                         "etc/libvirt/qemu/*.xml, etc/sasl2, etc/pam.d, proc/PID/cmdline and the\n"
+                                         "configuration's absolute paths (for an image or a test tree)")
+        ->type_name("DIR");
+    doctor->add_option("--user", d.user, "User vmgate runs as, who must be able to read the key and sasldb\n"
+                                         "(default: vmgate if that user exists, else the current user)")
+        ->type_name("USER");
+    doctor->add_flag("--json", d.json, "Print one JSON object {findings: [{severity, id, area, subject,\n"
+                                       "problem, fix}], errors, warnings, checked} instead");
+    return doctor;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -383,6 +415,7 @@ int main(int argc, char** argv) {
     auto* demo = add_demo(app, o);
     auto* systemd_unit = add_systemd_unit(app, o);
     auto* man = add_man(app);
+    auto* doctor = add_doctor(app, o);
     app.footer(kFooter);  // after the subcommands, which would inherit it
 
     try {
@@ -412,5 +445,6 @@ int main(int argc, char** argv) {
         std::cout << cli::render_man_page(app, version);
         return 0;
     }
+    if (*doctor) return cli::run_doctor(o.doctor);
     return kUsageError;
 }

@@ -93,6 +93,7 @@ GraphicsDevice read_graphics(const xmlNode* node, unsigned index) {
     device.tls_port = port_attribute(node, "tlsPort");
     device.autoport = attribute(node, "autoport") == "yes";
     device.has_password = !attribute(node, "passwd").empty();
+    device.default_mode = attribute(node, "defaultMode");
     read_listen(node, device);
     return device;
 }

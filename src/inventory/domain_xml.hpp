@@ -28,6 +28,7 @@ struct GraphicsDevice {
     int tls_port = -1;         // SPICE only
     bool autoport = false;
     bool has_password = false;  // passwd='...' non-empty (visible only in a secure dump)
+    std::string default_mode;   // SPICE defaultMode='any'|'secure'|'insecure' as written; "" when absent
 };
 
 struct DomainDescription {
