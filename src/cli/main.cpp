@@ -4,6 +4,7 @@
 #include "cli/admin_commands.hpp"
 #include "cli/config_file.hpp"
 #include "cli/demo.hpp"
+#include "cli/logging.hpp"
 #include "cli/policy_explain.hpp"
 #include "cli/users_command.hpp"
 #include "cli/vv_command.hpp"
@@ -65,6 +66,7 @@ core::ConfigResult load_usable_config(const std::string& config_path) {
 }
 
 int cmd_serve(const std::string& config_path) {
+    cli::log_to_journal_if_connected();
     auto result = load_usable_config(config_path);  // Gateway::start checks too; this prints them all
     if (!result.config) {
         cli::print_config_errors(result.errors, config_path);
