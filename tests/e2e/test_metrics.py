@@ -79,10 +79,10 @@ class Metrics(h.E2ETestCase):
         cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
         sasldb = h.make_sasldb(os.path.join(cls.tmp, "sasldb2"), PASSWORDS)
         cls.vm1 = cls.start_qemu("vm1")
-        cls.port, cls.metrics_port = h.free_port(), h.free_port()
+        cls.port, cls.port_vm2, cls.metrics_port = h.free_port(), h.free_port(), h.free_port()
         cls.listener = "127.0.0.1:%d" % cls.port
         cls.gw = cls.start_gateway(h.gateway_config(
-            cls.pki, [h.spice_listener(cls.port, "vm1")],
+            cls.pki, [h.spice_listener(cls.port, "vm1"), h.spice_listener(cls.port_vm2, "vm2")],
             [h.vm_entry("vm1", cls.vm1.upstream, users=["alice"]),  # bob: no rule names him
              h.vm_entry("vm2", "unix:" + os.path.join(cls.tmp, "absent.sock"), users=["alice"])],
             sasl={"mech_list": ["SCRAM-SHA-256"], "sasldb": sasldb, "pwcheck_method": "auxprop",
@@ -94,8 +94,8 @@ class Metrics(h.E2ETestCase):
     def scrape(self):
         return Scrape(self.metrics_port)
 
-    def connect(self, user, password):
-        return self.client(host="localhost", tls_port=self.port, ca_file=self.pki.ca_cert,
+    def connect(self, user, password, port=None):
+        return self.client(host="localhost", tls_port=port or self.port, ca_file=self.pki.ca_cert,
                            username=user, password=password)
 
     def held(self, user):
@@ -169,6 +169,16 @@ class Metrics(h.E2ETestCase):
         self.assertEqual(after.value("vmgate_auth_total", protocol="spice", mechanism="SCRAM-SHA-256", result="ok"),
                          before.value("vmgate_auth_total", protocol="spice", mechanism="SCRAM-SHA-256", result="ok") + 1)
         self.assertNotIn("bob", after.text)  # never a user name in a label
+
+    def test_an_unreachable_display_counts_an_upstream_error(self):
+        before = self.scrape()
+        self.assertClient(self.connect("alice", PASSWORDS["alice"], port=self.port_vm2), 5)  # error-link
+        wanted = before.value("vmgate_upstream_errors_total", protocol="spice", vm="vm2") + 1
+        after = self.wait_for_value("vmgate_upstream_errors_total", wanted, protocol="spice", vm="vm2")
+        vm2_listener = "127.0.0.1:%d" % self.port_vm2
+        self.assertGreater(after.value("vmgate_connections_total", protocol="spice", listener=vm2_listener),
+                           before.value("vmgate_connections_total", protocol="spice", listener=vm2_listener))
+        self.assertEqual(after.value("vmgate_upstream_errors_total", protocol="spice", vm="vm1"), 0)
 
     # ---- HTTP --------------------------------------------------------------------------------
     def test_other_paths_are_404_and_other_methods_405(self):
