@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmgate_e2e import harness as h  # noqa: E402
+from vmgate_e2e import vnc_client as vc  # noqa: E402
 
 PASSWORDS = {"alice": "alice-Metrics-1", "bob": "bob-Metrics-2"}
 
@@ -193,6 +194,68 @@ class Metrics(h.E2ETestCase):
         self.assertEqual(http_request(self.metrics_port, None, None, raw=huge)[0], 431)
         self.assertEqual(http_request(self.metrics_port, None, None, raw=b"HELLO\r\n\r\n")[0], 400)
         self.scrape()  # still serving
+
+
+class VncMetrics(h.VncHarnessMixin, h.E2ETestCase):
+    """The same families for VNC: mechanism labels are the VeNCrypt subtype (X509Plain) or the
+    SASL mechanism chosen under X509SASL, as the audit log names them."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        h.require_private_mounts()  # the gtk-vnc client's --ca-file (see vnc_client.py)
+        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        sasldb = h.make_sasldb(os.path.join(cls.tmp, "sasldb2"), PASSWORDS, appname="vnc")
+        cls.qemu = cls.start_vnc_qemu("vncvm")
+        cls.port, cls.deny_port, cls.metrics_port = h.free_port(), h.free_port(), h.free_port()
+        cls.gw = cls.start_gateway(h.gateway_config(
+            cls.pki, [h.vnc_listener(cls.port, "vm1"), h.vnc_listener(cls.deny_port, "deny")],
+            [h.vnc_vm_entry("vm1", cls.qemu.upstream, users=["alice"]),
+             h.vnc_vm_entry("deny", cls.qemu.upstream, users=["alice", "bob"], seat="deny")],
+            sasl={"mech_list": ["SCRAM-SHA-256", "PLAIN"], "sasldb": sasldb, "pwcheck_method": "auxprop",
+                  "default_realm": ""},
+            gateway={"metrics": "127.0.0.1:%d" % cls.metrics_port}))
+        h.wait_until(lambda: cls.metrics_port in h.listening_ports(cls.gw.proc.pid), 10, what="metrics port")
+
+    def connect(self, password, user="alice", port=None, **kw):
+        return self.vnc_client(host="localhost", port=port or self.port, ca_file=self.pki.ca_cert, username=user,
+                               password=password, **kw)
+
+    def auth(self, scrape, mechanism, result):
+        return scrape.value("vmgate_auth_total", protocol="vnc", mechanism=mechanism, result=result)
+
+    def test_vnc_logins_count_by_subtype_and_sasl_mechanism(self):
+        before = Scrape(self.metrics_port)
+        self.assertVncClient(self.connect(PASSWORDS["alice"], auth_subtype=vc.VENCRYPT_X509PLAIN), vc.RC_OK)
+        self.assertVncClient(self.connect("not-the-password", auth_subtype=vc.VENCRYPT_X509PLAIN), vc.RC_AUTH)
+        self.assertVncClient(self.connect("not-the-password", sasl_mech="PLAIN"), vc.RC_AUTH)
+
+        def settled():
+            s = Scrape(self.metrics_port)
+            return s if s.value("vmgate_sessions_active", vm="vm1") == 0 and \
+                self.auth(s, "PLAIN", "failed") > self.auth(before, "PLAIN", "failed") else None
+        after = h.wait_until(settled, 10, what="the three VNC logins counted")
+        for mechanism, result, grew in (("X509Plain", "ok", 1), ("X509Plain", "failed", 1), ("PLAIN", "failed", 1),
+                                        ("SCRAM-SHA-256", "failed", 0)):
+            self.assertEqual(self.auth(after, mechanism, result) - self.auth(before, mechanism, result), grew,
+                             (mechanism, result, after.text))
+        grew = lambda name, **labels: after.value(name, **labels) - before.value(name, **labels)  # noqa: E731
+        self.assertEqual(grew("vmgate_connections_total", protocol="vnc", listener="127.0.0.1:%d" % self.port), 3)
+        self.assertEqual(grew("vmgate_handshake_duration_seconds_count", protocol="vnc"), 1)
+        self.assertEqual(grew("vmgate_decisions_total", decision="allowed", reason="allowed"), 1)
+        self.assertGreater(grew("vmgate_relay_bytes_total", vm="vm1", direction="to_client"), 0)
+
+
+    def test_a_seat_held_by_another_counts_a_seat_taken_denial(self):
+        before = Scrape(self.metrics_port)
+        holder = self.held_vnc(name="held-alice", host="localhost", port=self.deny_port, ca_file=self.pki.ca_cert,
+                               username="alice", password=PASSWORDS["alice"], send_keys=False)
+        self.assertEqual(Scrape(self.metrics_port).value("vmgate_sessions_active", vm="deny"), 1.0)
+        self.assertVncClient(self.connect(PASSWORDS["bob"], user="bob", port=self.deny_port), vc.RC_AUTH)
+        wanted = before.value("vmgate_decisions_total", decision="denied", reason="seat_taken") + 1
+        h.wait_until(lambda: Scrape(self.metrics_port).value("vmgate_decisions_total", decision="denied",
+                                                             reason="seat_taken") == wanted, 10, what="seat_taken")
+        holder.finish()
 
 
 class MetricsReload(h.E2ETestCase):
