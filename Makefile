@@ -5,12 +5,13 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: what building needs, and what the end-to-end tests and the demo run.
 BUILD_PKGS := cmake make g++ pkg-config libasio-dev libssl-dev libsasl2-dev libdb-dev libtomlplusplus-dev \
-              libcli11-dev nlohmann-json3-dev libvirt-dev libxml2-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
+              libcli11-dev nlohmann-json3-dev libvirt-dev libxml2-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev \
+              libsystemd-dev
 RUN_PKGS   := openssl qemu-system-x86 seabios ipxe-qemu sasl2-bin libsasl2-modules \
               libsasl2-modules-db python3-gi python3-cryptography gir1.2-spiceclientglib-2.0 \
               gir1.2-gtk-vnc-2.0 tzdata util-linux \
               libvirt-daemon-system libvirt-clients systemd groff-base \
-              iptables nftables sudo openssh-server iproute2
+              iptables nftables sudo openssh-server iproute2 python3-prometheus-client
 BENCH_PKGS := stunnel4 haproxy
 FUZZ_PKGS  := clang libclang-rt-14-dev
 

@@ -198,6 +198,10 @@ std::string reload_summary(const json& reply) {
     out += "sessions revoked: " + id_list(reply.at("revoked")) + "\n";
     out += "listeners added: " + text_list(reply.at("listeners_added")) + "\n";
     out += "listeners removed: " + text_list(reply.at("listeners_removed")) + "\n";
+    if (reply.contains("metrics")) {
+        const auto metrics = reply.at("metrics").get<std::string>();
+        out += "metrics endpoint: " + (metrics.empty() ? std::string("off") : "http://" + metrics + "/metrics") + "\n";
+    }
     for (const auto& setting : reply.at("restart_needed"))
         out += "not applied until restart: " + setting.get<std::string>() + "\n";
     return out;

@@ -6,6 +6,7 @@
 #include "cli/demo.hpp"
 #include "cli/doctor_command.hpp"
 #include "cli/export_command.hpp"
+#include "cli/logging.hpp"
 #include "cli/man_page.hpp"
 #include "cli/policy_explain.hpp"
 #include "cli/systemd_unit.hpp"
@@ -74,6 +75,7 @@ core::ConfigResult load_usable_config(const std::string& config_path) {
 }
 
 int cmd_serve(const std::string& config_path) {
+    cli::log_to_journal_if_connected();
     auto result = load_usable_config(config_path);  // Gateway::start checks too; this prints them all
     if (!result.config) {
         cli::print_config_errors(result.errors, config_path);
@@ -111,7 +113,9 @@ void add_admin_target(CLI::App& command, cli::AdminTarget& target,
 
 CLI::App* add_serve(CLI::App& app, Options& o) {
     auto* serve = app.add_subcommand("serve", "Run the gateway in the foreground until SIGINT/SIGTERM; SIGHUP\n"
-                                              "re-reads the configuration file (see `reload`)");
+                                              "re-reads the configuration file (see `reload`). Logs to stderr,\n"
+                                              "or to the systemd journal when stderr is the journal's stream;\n"
+                                              "gateway.metrics serves Prometheus metrics at /metrics");
     serve->add_option("-c,--config", o.serve_config, "Configuration file (TOML)")->capture_default_str();
     return serve;
 }
@@ -172,8 +176,9 @@ CLI::App* add_reload(CLI::App& app, Options& o) {
         "reload",
         "Make the running daemon re-read its configuration file (sending it SIGHUP does the same).\n"
         "Live sessions the new policy no longer allows are ended (revoked), the others are kept;\n"
-        "listeners are added and removed; settings that only a restart can apply are listed. A file\n"
-        "with any error is refused whole, the errors are printed, and nothing changes (exit 1)");
+        "listeners are added and removed, the metrics endpoint follows gateway.metrics; settings\n"
+        "that only a restart can apply are listed. A file with any error is refused whole, the\n"
+        "errors are printed, and nothing changes (exit 1)");
     add_admin_target(*reload, o.admin);
     return reload;
 }

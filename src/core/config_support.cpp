@@ -1,19 +1,9 @@
 #include "core/config_support.hpp"
 
 namespace vmgate::core {
-namespace {
 
-ConfigError at(const Config& c, SourceLocation where, std::string key, std::string message) {
-    return {c.path, where.line, where.column, std::move(key), std::move(message)};
-}
-
-}  // namespace
-
-std::vector<ConfigError> unsupported_settings(const Config& c) {
-    std::vector<ConfigError> out;
-    if (!c.gateway.metrics.empty())
-        out.push_back(at(c, {}, "gateway.metrics", "the metrics endpoint is not served by this version of vmgate; remove the key"));
-    return out;
-}
+// Every setting of the format is enforced in this version; the check stays for the next one
+// that is parsed before it is served.
+std::vector<ConfigError> unsupported_settings(const Config&) { return {}; }
 
 }  // namespace vmgate::core

@@ -57,6 +57,7 @@ Connection::Connection(GatewayContext& gateway, std::shared_ptr<const Generation
 asio::awaitable<void> Connection::run() {
     audit("accept", {{"listener", listener_.address}, {"peer", endpoint_text(peer_)}, {"tls", listener_.tls},
                      {"protocol", core::to_string(listener_.protocol)}});
+    gateway_.metrics.connections.with({std::string(core::to_string(listener_.protocol)), listener_.address}).add();
     arm_handshake_deadline();
     bool established = false;
     std::optional<Refusal> refusal;
@@ -83,7 +84,12 @@ asio::awaitable<void> Connection::run() {
     if (!established) end_session(session::EndReason::handshake_failed, close_reason_);
     deadline_.cancel();
     handshake_slot_.reset();
-    if (established) co_await relay();
+    if (established) {
+        const std::chrono::duration<double> handshake_time = std::chrono::steady_clock::now() - started_;
+        gateway_.metrics.handshake_time.with({std::string(core::to_string(listener_.protocol))})
+            .observe(handshake_time.count());
+        co_await relay();
+    }
     close_streams();
     audit_close();
 }
@@ -135,6 +141,8 @@ std::optional<std::string> Connection::authorize(const std::string& channel) {
     audit("decision", {{"vm", vm_->name}, {"channel", channel}, {"user", identity_->user},
                        {"realm", identity_->realm}, {"allowed", decision_.allowed}, {"rule", decision_.rule},
                        {"reason", decision_.reason}});
+    gateway_.metrics.decisions.with({decision_.allowed ? "allowed" : "denied", std::string(policy::to_string(decision_.cause))})
+        .add();
     if (decision_.allowed) return std::nullopt;
     return decision_.reason;
 }
@@ -157,6 +165,7 @@ std::optional<std::string> Connection::claim_seat(const std::string& channel, st
         audit("seat_denied", {{"vm", vm_->name}, {"user", identity_->user}, {"realm", identity_->realm},
                               {"seat", core::to_string(vm_->seat)}, {"holder", holder.who().to_string()},
                               {"holder_session", holder.id()}});
+        gateway_.metrics.decisions.with({"denied", std::string(seat_taken_reason)}).add();
         return "the seat of " + vm_->name + " is held by " + holder.who().to_string() + " (session " +
                std::to_string(holder.id()) + ", seat = \"" + std::string(core::to_string(vm_->seat)) + "\")";
     }
@@ -181,6 +190,23 @@ session::ChannelHandle Connection::channel_handle(const std::string& channel) {
 void Connection::audit_authenticated(const std::string& channel) {
     audit("auth", {{"result", "ok"}, {"vm", vm_ ? vm_->name : ""}, {"channel", channel},
                    {"mechanism", identity_->mechanism}, {"user", identity_->user}, {"realm", identity_->realm}});
+    count_auth(identity_->mechanism, AuthResult::ok);  // the mechanism that succeeded is one offered
+}
+
+void Connection::count_auth(std::string mechanism, AuthResult result) {
+    gateway_.metrics.auth
+        .with({std::string(core::to_string(listener_.protocol)), std::move(mechanism),
+               result == AuthResult::ok ? "ok" : "failed"})
+        .add();
+}
+
+void Connection::count_upstream_error() {
+    gateway_.metrics.upstream_errors.with({std::string(core::to_string(listener_.protocol)), vm_->name}).add();
+}
+
+RelayCounters Connection::relay_counters() {
+    auto& bytes = gateway_.metrics.relay_bytes;
+    return {&bytes.with({vm_->name, "to_client"}), &bytes.with({vm_->name, "to_vm"})};
 }
 
 void Connection::audit(std::string_view event, nlohmann::json fields) {

@@ -83,7 +83,13 @@ protected:
     // Takes the VM's seat for a new session; the refusal in words if the seat policy says no.
     std::optional<std::string> claim_seat(const std::string& channel, std::optional<std::uint64_t> ticket_id);
     session::ChannelHandle channel_handle(const std::string& channel);
+    // Writes the "auth" ok record and counts it.
     void audit_authenticated(const std::string& channel);
+    // `mechanism` must be bounded: a name the gateway chose or offered (see mechanism_label).
+    void count_auth(std::string mechanism, AuthResult result);
+    void count_upstream_error();
+    // The relay's byte counters of this connection's VM.
+    RelayCounters relay_counters();
     void audit(std::string_view event, nlohmann::json fields);
     void close_streams();
 

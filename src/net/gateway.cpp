@@ -6,6 +6,7 @@
 #include "net/gateway_context.hpp"
 #include "net/generation.hpp"
 #include "net/handshake_limiter.hpp"
+#include "net/metrics_server.hpp"
 #include "net/session_control.hpp"
 #include "net/spice_connection.hpp"
 #include "net/vm_catalog.hpp"
@@ -93,6 +94,17 @@ std::string route_text(const core::ListenerConfig& l) {
     return "";
 }
 
+// Live sessions per VM: every configured VM (0 when idle, so a scrape sees sessions end), and
+// any VM a reload removed while it still has sessions.
+std::vector<metrics::Sample> sessions_per_vm(const core::Config& config, const session::Registry& sessions) {
+    std::map<std::string, double> count;
+    for (const auto& vm : config.vms) count[vm.name] = 0;
+    for (const auto& s : sessions.live()) ++count[s->vm()];
+    std::vector<metrics::Sample> out;
+    for (auto& [vm, n] : count) out.push_back({{vm}, n});
+    return out;
+}
+
 }  // namespace
 
 // A bound listening socket. It outlives reloads that keep its address; the settings its
@@ -127,8 +139,11 @@ struct Gateway::State {
     std::unique_ptr<QmpUpstreams> qmp_upstreams = std::make_unique<QmpUpstreams>();
     std::unique_ptr<LibvirtUpstreams> libvirt_upstreams = std::make_unique<LibvirtUpstreams>();
     std::unique_ptr<HandshakeLimiter> handshakes;
+    metrics::Registry metrics_registry;
+    GatewayMetrics metrics{metrics_registry};
     std::unique_ptr<GatewayContext> context;
     std::unique_ptr<admin::AdminServer> admin;
+    std::unique_ptr<MetricsServer> metrics_server;  // main_io only
     std::unique_ptr<asio::signal_set> signals;  // SIGINT, SIGTERM
     std::unique_ptr<asio::signal_set> hangups;  // SIGHUP
     std::unique_ptr<asio::steady_timer> supervisor;
@@ -144,6 +159,7 @@ struct Gateway::State {
         std::vector<std::string> added, removed;
     };
     ListenerChanges apply_listeners(const std::shared_ptr<const Generation>& next);
+    std::unique_ptr<MetricsServer> bind_metrics(const std::string& address);
     asio::awaitable<void> accept_loop(std::shared_ptr<ListenerBinding> binding);
     void refuse_at_accept(const core::ListenerConfig& listener, const asio::ip::tcp::endpoint& peer,
                           const std::string& why);
@@ -197,6 +213,11 @@ std::shared_ptr<auth::SaslServerContext> Gateway::State::sasl_for(const core::Co
         else spdlog::debug("sasl: {}", message);
     });
     return sasl;
+}
+
+std::unique_ptr<MetricsServer> Gateway::State::bind_metrics(const std::string& address) {
+    if (address.empty()) return nullptr;
+    return std::make_unique<MetricsServer>(main_io, address, [this] { return metrics_registry.render(); });
 }
 
 // Listeners are matched by address: a kept address keeps its socket (and every connection
@@ -290,6 +311,7 @@ void Gateway::State::refuse_at_accept(const core::ListenerConfig& listener, cons
                                       const std::string& why) {
     const std::uint64_t id = context->next_connection_id++;
     const std::string peer_text = peer.address().to_string() + ":" + std::to_string(peer.port());
+    metrics.connections.with({std::string(core::to_string(listener.protocol)), listener.address}).add();
     audit_log->record("accept", {{"conn", id}, {"listener", listener.address}, {"peer", peer_text}, {"tls", listener.tls},
                                  {"protocol", core::to_string(listener.protocol)}});
     audit_log->record("close", {{"conn", id}, {"peer", peer_text}, {"reason", why},
@@ -432,9 +454,16 @@ nlohmann::json Gateway::State::reload(const std::string& trigger) {
     }
     std::vector<std::string> restart_needed = settings_needing_restart(gateway_in_effect, loaded.config->gateway);
     ListenerChanges changes;
+    const std::string metrics_address = loaded.config->gateway.metrics;
+    const bool metrics_moved = metrics_address != (metrics_server ? metrics_server->address() : "");
     try {
         auto next = build_generation(std::move(*loaded.config), restart_needed);
+        // Like a new listener, a new metrics address is bound before anything changes, so one
+        // that cannot be bound fails the reload as a whole; the old one closes after the switch.
+        std::unique_ptr<MetricsServer> next_metrics;
+        if (metrics_moved) next_metrics = bind_metrics(metrics_address);
         changes = apply_listeners(next);
+        if (metrics_moved) metrics_server = std::move(next_metrics);
         generation = std::move(next);
         libvirt_upstreams->follow(generation->config.libvirt);
     } catch (const std::exception& e) {
@@ -452,6 +481,7 @@ nlohmann::json Gateway::State::reload(const std::string& trigger) {
                               {"revoked", revoked},   {"kept", kept},
                               {"listeners_added", changes.added}, {"listeners_removed", changes.removed},
                               {"restart_needed", restart_needed}};
+    if (metrics_moved) outcome["metrics"] = metrics_address;
     auto record = outcome;
     record["trigger"] = trigger;
     audit_log->record("reload", std::move(record));
@@ -467,6 +497,7 @@ void Gateway::State::begin_shutdown() {
         b->acceptor.close(ignored);
     }
     if (admin) admin->stop();
+    if (metrics_server) metrics_server->stop();
     if (signals) signals->cancel();
     if (hangups) hangups->cancel();
     if (supervisor) supervisor->cancel();
@@ -515,7 +546,7 @@ void Gateway::start() {
     s.gateway_in_effect = g;
     s.context = std::unique_ptr<GatewayContext>(
         new GatewayContext{*s.audit_log, s.clock, s.sessions, s.tickets, s.key_generation.get_executor(),
-                           *s.qmp_upstreams, *s.libvirt_upstreams});
+                           *s.qmp_upstreams, *s.libvirt_upstreams, s.metrics});
     s.handshakes = std::make_unique<HandshakeLimiter>(g.max_handshakes, g.max_handshakes_per_source);
     unsigned n = g.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
@@ -523,6 +554,9 @@ void Gateway::start() {
     // Before any port opens: a SIGTERM from then on is an orderly shutdown, never a kill.
     s.signals = std::make_unique<asio::signal_set>(s.main_io, SIGINT, SIGTERM);
     s.hangups = std::make_unique<asio::signal_set>(s.main_io, SIGHUP);
+    s.metrics_registry.computed_gauge("vmgate_sessions_active", "Live sessions, by VM.", {"vm"},
+                                      [&s] { return sessions_per_vm(s.generation->config, s.sessions); });
+    s.metrics_server = s.bind_metrics(g.metrics);
     s.apply_listeners(first);
     s.generation = first;
     s.libvirt_upstreams->follow(first->config.libvirt);

@@ -6,6 +6,7 @@
 #include "audit/audit_log.hpp"
 #include "auth/ticket_store.hpp"
 #include "core/civil_time.hpp"
+#include "net/gateway_metrics.hpp"
 #include "net/libvirt_upstream.hpp"
 #include "net/qmp_upstream.hpp"
 #include "session/registry.hpp"
@@ -25,6 +26,7 @@ struct GatewayContext {
     asio::any_io_executor key_generation;  // where ticket keys are made when the pool is dry
     QmpUpstreams& qmp_upstreams;           // the QMP connections of qmp: upstreams
     LibvirtUpstreams& libvirt_upstreams;   // libvirt: upstreams and the libvirt inventory
+    GatewayMetrics& metrics;
     std::atomic<std::uint64_t> next_connection_id{1};
 };
 

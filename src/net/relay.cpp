@@ -52,8 +52,8 @@ struct PooledBuffer {
 }  // namespace
 
 Relay::Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
-             session::Traffic& traffic, RelayTransforms transforms)
-    : client_(client), upstream_(upstream), traffic_(traffic), transforms_(transforms),
+             session::Traffic& traffic, RelayTransforms transforms, RelayCounters counters)
+    : client_(client), upstream_(upstream), traffic_(traffic), transforms_(transforms), counters_(counters),
       linger_(std::move(executor)) {}
 
 asio::awaitable<std::string> Relay::run() {
@@ -116,6 +116,8 @@ asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::u
     if (data.empty()) co_return;
     co_await (to_upstream ? upstream_ : client_).write_all(data);
     if (!to_upstream) traffic_.add_to_client(data.size());
+    // One relaxed atomic add per write on a counter this connection resolved once: no lock.
+    if (metrics::Counter* written = to_upstream ? counters_.to_vm : counters_.to_client) written->add(data.size());
 }
 
 void Relay::finish_direction(const std::string& reason) {

@@ -4,6 +4,7 @@
 // bounded by one buffer per direction in flight; an idle channel holds none.
 #pragma once
 
+#include "metrics/registry.hpp"
 #include "net/byte_stream.hpp"
 #include "session/traffic.hpp"
 
@@ -32,10 +33,16 @@ struct RelayTransforms {
     StreamTransform* to_upstream = nullptr;
 };
 
+// Where the relay adds the bytes it wrote each way (the gateway's metrics); null counts nothing.
+struct RelayCounters {
+    metrics::Counter* to_client = nullptr;
+    metrics::Counter* to_vm = nullptr;
+};
+
 class Relay {
 public:
     Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
-          session::Traffic& traffic, RelayTransforms transforms = {});
+          session::Traffic& traffic, RelayTransforms transforms = {}, RelayCounters counters = {});
 
     // Runs until both directions ended or the relay was stopped; returns why it ended.
     asio::awaitable<std::string> run();
@@ -52,6 +59,7 @@ private:
     ByteStream& upstream_;
     session::Traffic& traffic_;
     RelayTransforms transforms_;
+    RelayCounters counters_;
     asio::steady_timer linger_;
     int directions_done_ = 0;
     std::string reason_;

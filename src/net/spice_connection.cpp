@@ -181,6 +181,7 @@ asio::awaitable<void> SpiceConnection::link_upstream() {
         upstream_ = co_await connect_upstream(executor_, *vm_->spice, core::Protocol::spice,
                                               {gateway_.qmp_upstreams, gateway_.libvirt_upstreams});
     } catch (const std::exception& e) {
+        count_upstream_error();
         refuse(spice::LinkError::error, std::string("cannot reach the VM's display: ") + e.what());
     }
     spice::LinkMess forwarded = link_;
@@ -278,6 +279,7 @@ bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
         audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_},
                        {"mechanism", sasl_mechanism_}, {"user", sasl_->claimed_user()},
                        {"reason", result.error}, {"detail", result.detail}});
+        count_auth(mechanism_label(sasl_mechanism_, sasl_->mechanisms()), AuthResult::failed);
         client_link_->sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
         throw Refusal{"authentication failed: " + result.detail};
     }
@@ -299,6 +301,7 @@ asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketRe
     if (auto* reason = std::get_if<std::string>(&outcome)) {
         audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_}, {"mechanism", "ticket"},
                        {"reason", *reason}});
+        count_auth("ticket", AuthResult::failed);
         refuse(spice::LinkError::permission_denied, "authentication failed: " + *reason);
     }
     auto& redeemed = std::get<auth::TicketStore::Redeemed>(outcome);
@@ -371,7 +374,8 @@ asio::awaitable<void> SpiceConnection::relay() {
         }
         audit_channel_open();
     }
-    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_, RelayTransforms{main_filter_.get()});
+    relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_, RelayTransforms{main_filter_.get()},
+                                     relay_counters());
     try {
         // Bytes each side sent right behind the handshake belong to the data phase.
         auto early_client = client_link_->take_excess();

@@ -219,8 +219,17 @@ void VncConnection::authentication_failed(const std::string& why, const std::str
     audit("auth", {{"result", "failure"}, {"vm", vm_name_}, {"channel", vnc_channel},
                    {"mechanism", sasl_mechanism_.empty() ? method_ : sasl_mechanism_}, {"user", user},
                    {"reason", client_text}, {"detail", why}});
+    count_auth(failed_mechanism_label(), AuthResult::failed);
     client_machine_->deny(client_text);
     throw Refusal{"authentication failed: " + why};
+}
+
+// The mechanism label a success of the same method would get from its identity.
+std::string VncConnection::failed_mechanism_label() const {
+    if (method_ == "X509Vnc") return "ticket";
+    if (method_ == "X509None") return std::string(auth::certificate_mechanism);
+    if (!sasl_mechanism_.empty()) return mechanism_label(sasl_mechanism_, sasl_->mechanisms());
+    return method_;  // X509Plain, or nothing chosen yet
 }
 
 // QEMU's own handshake runs to ServerInit before the client hears SecurityResult, so that a VM
@@ -232,6 +241,7 @@ asio::awaitable<void> VncConnection::connect_upstream_display() {
                                               {gateway_.qmp_upstreams, gateway_.libvirt_upstreams});
         if (std::string p = read_upstream_password(*vm_->vnc); !p.empty()) password = std::move(p);
     } catch (const std::exception& e) {
+        count_upstream_error();
         deny("the display of " + vm_->name + " cannot be reached: " + e.what());
     }
     upstream_machine_.emplace(std::move(password));
@@ -258,7 +268,7 @@ asio::awaitable<void> VncConnection::relay() {
                            {"desktop_name", server_init_->name}});
     client_filter_ = std::make_unique<ClientMessageTransform>(decision_.view_only, *traffic_);
     relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_,
-                                     RelayTransforms{nullptr, client_filter_.get()});
+                                     RelayTransforms{nullptr, client_filter_.get()}, relay_counters());
     try {
         // Bytes each side sent right behind the handshake belong to the data phase, in order.
         auto early_upstream = upstream_machine_->take_excess();

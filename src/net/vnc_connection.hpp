@@ -43,6 +43,7 @@ private:
     void identify_by_certificate();
     void authenticated(core::Identity who);
     void authentication_failed(const std::string& why, const std::string& user, const std::string& client_text);
+    std::string failed_mechanism_label() const;
     asio::awaitable<void> connect_upstream_display();
     asio::awaitable<void> start_data_phase();
 

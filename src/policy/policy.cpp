@@ -234,10 +234,22 @@ std::optional<std::string> channel_refusal(const core::VmConfig& vm, std::size_t
     return std::nullopt;
 }
 
-Decision denial(std::string reason) {
+Decision denial(Cause cause, std::string reason) {
     Decision d;
+    d.cause = cause;
     d.reason = std::move(reason);
     return d;
+}
+
+Cause cause_of(Condition first_failed) {
+    switch (first_failed) {
+    case Condition::days: return Cause::wrong_day;
+    case Condition::hours: return Cause::outside_hours;
+    case Condition::from: return Cause::not_yet_valid;
+    case Condition::until: return Cause::expired;
+    case Condition::sources: return Cause::source;
+    }
+    return Cause::no_rule;
 }
 
 // The first rule that matches decides, including a refusal of the requested channel.
@@ -250,6 +262,9 @@ Decision decide_by_rule(const core::VmConfig& vm, std::size_t index, const Reque
     d.deny_channels = rule.deny_channels;
     auto refusal = channel_refusal(vm, index, r);
     d.allowed = !refusal;
+    d.cause = !refusal                                                                   ? Cause::allowed
+              : std::ranges::find(rule.deny_channels, r.channel) != rule.deny_channels.end() ? Cause::channel_denied
+                                                                                          : Cause::view_only;
     d.reason = refusal ? std::move(*refusal) : explain_grant(vm, index, r);
     return d;
 }
@@ -262,12 +277,28 @@ struct NearMiss {
 
 }  // namespace
 
+std::string_view to_string(Cause cause) {
+    switch (cause) {
+    case Cause::allowed: return "allowed";
+    case Cause::no_vm: return "no_vm";
+    case Cause::no_rule: return "no_rule";
+    case Cause::wrong_day: return "wrong_day";
+    case Cause::outside_hours: return "outside_hours";
+    case Cause::not_yet_valid: return "not_yet_valid";
+    case Cause::expired: return "expired";
+    case Cause::source: return "source";
+    case Cause::channel_denied: return "channel_denied";
+    case Cause::view_only: return "view_only";
+    }
+    return "unknown";
+}
+
 Evaluator::Evaluator(const core::Config& config, const GroupResolver& groups, std::string default_realm)
     : config_(config), groups_(groups), default_realm_(std::move(default_realm)) {}
 
 Decision Evaluator::decide(const Request& request) const {
     const core::VmConfig* vm = config_.find_vm(request.vm);
-    if (vm == nullptr) return denial("no VM named " + request.vm);
+    if (vm == nullptr) return denial(Cause::no_vm, "no VM named " + request.vm);
     const Naming naming{config_, groups_, default_realm_, request.who};
     std::optional<NearMiss> nearest;
     for (std::size_t i = 0; i < vm->allow.size(); ++i) {
@@ -276,8 +307,9 @@ Decision Evaluator::decide(const Request& request) const {
         if (why.empty()) return decide_by_rule(*vm, i, request);
         if (!nearest || why.size() < nearest->why.size()) nearest = NearMiss{i, std::move(why)};
     }
-    if (!nearest) return denial(fmt::format("no allow rule of {} names {}", vm->name, request.who.to_string()));
-    return denial(explain_miss(nearest->why, vm->allow[nearest->index], request));
+    if (!nearest)
+        return denial(Cause::no_rule, fmt::format("no allow rule of {} names {}", vm->name, request.who.to_string()));
+    return denial(cause_of(nearest->why.front()), explain_miss(nearest->why, vm->allow[nearest->index], request));
 }
 
 }  // namespace vmgate::policy

@@ -35,8 +35,26 @@ struct Request {
     std::optional<core::IpAddress> source;
 };
 
+// What a decision rests on, in one bounded word (a metric label; `reason` has the words). A
+// denial by a rule that names the user but failed on several limits names the first of them in
+// the order below.
+enum class Cause {
+    allowed,
+    no_vm,           // the VM has no [[vm]] section
+    no_rule,         // no allow rule names the user
+    wrong_day,       // days
+    outside_hours,   // hours
+    not_yet_valid,   // from
+    expired,         // until
+    source,          // sources
+    channel_denied,  // deny_channels
+    view_only,       // an input channel under a view-only rule
+};
+std::string_view to_string(Cause cause);
+
 struct Decision {
     bool allowed = false;
+    Cause cause = Cause::no_rule;
     std::optional<std::size_t> rule_index;  // index into VmConfig::allow of the deciding rule
     std::string rule;    // "leaptest allow[1] (line 41)" or "" when no rule decided
     std::string reason;  // in words: "anne may use leaptest on Wed-Thu; today is Friday"

@@ -172,6 +172,16 @@ TEST(ReloadSummary, SaysNoneForEmptyLists) {
               "listeners removed: none\n");
 }
 
+TEST(ReloadSummary, NamesAMovedOrStoppedMetricsEndpoint) {
+    json reply = {{"ok", true},          {"config", "/etc/vmgate/vmgate.toml"},
+                  {"revoked", json::array()}, {"kept", json::array()},
+                  {"listeners_added", json::array()}, {"listeners_removed", json::array()},
+                  {"restart_needed", json::array()}, {"metrics", "127.0.0.1:9465"}};
+    EXPECT_NE(reload_summary(reply).find("\nmetrics endpoint: http://127.0.0.1:9465/metrics\n"), std::string::npos);
+    reply["metrics"] = "";
+    EXPECT_NE(reload_summary(reply).find("\nmetrics endpoint: off\n"), std::string::npos);
+}
+
 json vms_reply() {
     return json::parse(R"js({"ok": true,
       "libvirt": {"uri": "qemu:///system", "inventory": "all", "connected": true, "problem": ""},

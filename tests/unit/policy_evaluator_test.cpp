@@ -499,6 +499,42 @@ TEST_F(EvaluatorTest, ReasonsNameTheRealm) {
 
 // ---- the real resolver, against this machine's account database ----
 
+// ---- causes: the bounded word a metric counts decisions by ----
+
+TEST_F(EvaluatorTest, CauseNamesWhatTheDecisionRestsOn) {
+    AllowRule weekdays = user_rule("anne");
+    weekdays.days = days({Weekday::mon, Weekday::tue});
+    weekdays.hours = hours(9, 17);
+    AllowRule dated = user_rule("bob");
+    dated.from = Date{2026, 11, 25};
+    dated.until = Date{2026, 11, 26};
+    AllowRule office = user_rule("carl");
+    office.sources = cidrs({"10.0.0.0/8"});
+    AllowRule viewer = user_rule("dora");
+    viewer.view_only = true;
+    viewer.deny_channels = {"usbredir"};
+    add_vm("vm1", {weekdays, dated, office, viewer});
+    EXPECT_EQ(decide(user("anne"), "vm1", at(Weekday::mon, 12)).cause, Cause::allowed);
+    EXPECT_EQ(decide(user("anne"), "vm9", at(Weekday::mon, 12)).cause, Cause::no_vm);
+    EXPECT_EQ(decide(user("eve"), "vm1", at(Weekday::mon, 12)).cause, Cause::no_rule);
+    EXPECT_EQ(decide(user("anne"), "vm1", at(Weekday::wed, 12)).cause, Cause::wrong_day);
+    EXPECT_EQ(decide(user("anne"), "vm1", at(Weekday::mon, 20)).cause, Cause::outside_hours);
+    EXPECT_EQ(decide(user("anne"), "vm1", at(Weekday::sat, 20)).cause, Cause::wrong_day);  // the first failed limit
+    EXPECT_EQ(decide(user("bob"), "vm1", at(Weekday::mon, 12)).cause, Cause::not_yet_valid);
+    EXPECT_EQ(decide(user("bob"), "vm1", at(Weekday::fri, 12)).cause, Cause::expired);
+    EXPECT_EQ(decide_from(user("carl"), "vm1", "192.168.1.1").cause, Cause::source);
+    EXPECT_EQ(decide(user("dora"), "vm1", at(Weekday::mon, 12), "usbredir").cause, Cause::channel_denied);
+    EXPECT_EQ(decide(user("dora"), "vm1", at(Weekday::mon, 12), "inputs").cause, Cause::view_only);
+    EXPECT_EQ(decide(user("dora"), "vm1", at(Weekday::mon, 12), "display").cause, Cause::allowed);
+}
+
+TEST(PolicyCause, EveryCauseHasItsOwnLabel) {
+    std::set<std::string_view> labels;
+    for (int c = 0; c <= static_cast<int>(Cause::view_only); ++c) labels.insert(to_string(static_cast<Cause>(c)));
+    EXPECT_EQ(labels.size(), static_cast<std::size_t>(Cause::view_only) + 1);
+    EXPECT_EQ(to_string(Cause::outside_hours), "outside_hours");
+}
+
 TEST(SystemGroupResolver, FindsThePrimaryGroupAndRejectsUnknownNames) {
     const SystemGroupResolver resolver;
     // root's primary group is gid 0 ("root") on every Linux system; it is rarely listed in gr_mem.
