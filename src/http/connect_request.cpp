@@ -112,13 +112,12 @@ void ConnectRequestReader::feed(std::span<const std::uint8_t> bytes) {
                                 "request head longer than " + std::to_string(max_head_size) + " bytes"};
         return;
     }
-    if (end + terminator < head_.size()) {
-        result_ = bad_request("data sent before the proxy's reply; wait for \"200\" before starting TLS");
-        return;
-    }
+    // Bytes after the head count as they would in a later feed(): only after a valid request.
+    const std::string trailing = head_.substr(end + terminator);
     parse_head(std::string_view(head_).substr(0, end));
     head_.clear();
     head_.shrink_to_fit();
+    feed(std::span(reinterpret_cast<const std::uint8_t*>(trailing.data()), trailing.size()));
 }
 
 // Something that is not HTTP at all (a TLS ClientHello or a SPICE link sent straight to the

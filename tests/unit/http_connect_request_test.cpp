@@ -122,6 +122,16 @@ TEST(HttpConnectRequest, DataBeforeTheReplyIsRefused) {
     EXPECT_EQ(rejection_of(reader).status, Status::bad_request);
 }
 
+TEST(HttpConnectRequest, ARefusedHeadKeepsItsStatusWhateverFollowsIt) {
+    // Found by fuzzing: bytes after a refused head must not turn its 405 into the 400 for data
+    // before the reply, or the answer would depend on how the bytes were split into reads.
+    const std::string get = "GET / HTTP/1.1\r\n\r\n";
+    EXPECT_EQ(rejection_of(read(get + "more")).status, Status::method_not_allowed);
+    ConnectRequestReader reader = read(get);
+    reader.feed(bytes("more"));
+    EXPECT_EQ(rejection_of(reader).status, Status::method_not_allowed);
+}
+
 TEST(HttpConnectRequest, RepliesAreCompleteHttpMessages) {
     EXPECT_EQ(tunnel_established(), "HTTP/1.1 200 Connection established\r\n\r\n");
     const std::string reply = error_reply({Status::not_found, "no SPICE VM named \"x\""});
