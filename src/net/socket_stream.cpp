@@ -3,7 +3,6 @@
 #include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 
 namespace vmgate::net {
 
@@ -33,8 +32,19 @@ std::optional<std::size_t> SocketStream::try_read_some(std::span<std::uint8_t> b
     return n;
 }
 
+// Writes at once while the socket takes data; the reactor only when it is full. (asio's
+// async_write would pass every write through the scheduler: one more epoll_wait each.)
 asio::awaitable<void> SocketStream::write_all(std::span<const std::uint8_t> data) {
-    co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), asio::use_awaitable);
+    while (!data.empty()) {
+        std::error_code ec;
+        const std::size_t n = socket_.write_some(asio::buffer(data.data(), data.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            co_await socket_.async_wait(asio::socket_base::wait_write, asio::use_awaitable);
+            continue;
+        }
+        if (ec) throw std::system_error(ec);
+        data = data.subspan(n);
+    }
 }
 
 asio::awaitable<void> SocketStream::shutdown_send() {

@@ -17,6 +17,8 @@ namespace {
 
 using GenericSocket = asio::generic::stream_protocol::socket;
 
+constexpr int upstream_send_buffer = 1024 * 1024;  // the kernel doubles it for bookkeeping
+
 asio::awaitable<GenericSocket> connect_unix(asio::any_io_executor executor, const std::string& path) {
     GenericSocket socket(executor);
     co_await socket.async_connect(asio::local::stream_protocol::endpoint(path), asio::use_awaitable);
@@ -72,6 +74,12 @@ asio::awaitable<std::unique_ptr<SocketStream>> connect_upstream(asio::any_io_exe
         throw std::system_error(e.code(), "upstream " + upstream.text);
     } catch (const std::exception& e) {
         throw std::runtime_error("upstream " + upstream.text + ": " + e.what());
+    }
+    // A unix socket's default send buffer (208 KiB) is less than one relay buffer: a burst
+    // toward QEMU would block half-way through each write. (TCP keeps its autotuning.)
+    if (upstream.kind != core::UpstreamConfig::Kind::tcp) {
+        std::error_code ignored;  // a smaller buffer only costs speed
+        socket->set_option(asio::socket_base::send_buffer_size(upstream_send_buffer), ignored);
     }
     co_return std::make_unique<SocketStream>(std::move(*socket));
 }
