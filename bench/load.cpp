@@ -130,6 +130,23 @@ void wait_for_stdin_eof() {
     }
 }
 
+// A tickets-file line: "TICKET" logs in at the --connect target, "HOST:PORT TICKET" there.
+struct TicketLogin {
+    std::optional<Endpoint> endpoint;
+    std::string ticket;
+};
+
+std::vector<TicketLogin> parse_ticket_lines(const std::vector<std::string>& lines) {
+    std::vector<TicketLogin> logins;
+    logins.reserve(lines.size());
+    for (const std::string& line : lines) {
+        const auto space = line.find(' ');
+        if (space == std::string::npos) logins.push_back({std::nullopt, line});
+        else logins.push_back({Endpoint::parse(std::string_view(line).substr(0, space)), line.substr(space + 1)});
+    }
+    return logins;
+}
+
 }  // namespace
 
 nlohmann::json run_bulk(const Target& target, const Login& login, std::uint64_t bytes) {
@@ -165,9 +182,10 @@ nlohmann::json run_pingpong(const Target& target, const Login& login, std::size_
             {"tls", tls_json(channel.tls_parameters())}};
 }
 
-nlohmann::json run_handshakes(const Target& target, const std::vector<std::string>& tickets,
+nlohmann::json run_handshakes(const Target& target, const std::vector<std::string>& ticket_lines,
                               std::chrono::duration<double> duration, unsigned concurrency) {
-    std::atomic<std::size_t> next_ticket{0};
+    const std::vector<TicketLogin> logins = parse_ticket_lines(ticket_lines);
+    std::atomic<unsigned> next_thread{0};
     std::atomic<std::size_t> completed{0};
     Failures failures;
     std::mutex tls_mutex;
@@ -175,12 +193,14 @@ nlohmann::json run_handshakes(const Target& target, const std::vector<std::strin
     const auto start = Clock::now();
     const auto deadline = start + std::chrono::duration_cast<Clock::duration>(duration);
     on_threads(concurrency, [&] {
-        while (Clock::now() < deadline) {
-            const std::size_t i = next_ticket++;
-            if (!tickets.empty() && i >= tickets.size()) return;
+        // Thread t takes lines t, t + concurrency, ...: when each thread's lines name a VM of
+        // its own, no login takes over the console seat of another thread's session.
+        for (std::size_t i = next_thread++; Clock::now() < deadline; i += concurrency) {
+            if (!logins.empty() && i >= logins.size()) return;
             try {
-                Channel channel = Channel::connect(target);
-                if (tickets.empty()) ping(channel, spice_ping); else spice_main_login(channel, tickets[i]);
+                const TicketLogin* login = logins.empty() ? nullptr : &logins[i];
+                Channel channel = Channel::connect(login && login->endpoint ? Target{*login->endpoint, target.tls} : target);
+                if (login) spice_main_login(channel, login->ticket); else ping(channel, spice_ping);
                 ++completed;
                 const std::lock_guard lock(tls_mutex);
                 if (tls.version.empty()) tls = channel.tls_parameters();

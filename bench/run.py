@@ -211,6 +211,7 @@ class Service:
     vnc: bool = False              # the client speaks RFB (the tests ending in VNC_SUFFIX)
     tickets: object = None         # n -> [ticket]: vmgate's one-time tickets (handshake test)
     login: object = no_login       # () -> client args for one channel's login (vmgate)
+    seats: list = None             # vmgate: the addresses of VMs sink0, sink1, ... (tickets(n, i))
 
     def client_args(self, ca):
         return ["--connect", self.connect] + (["--tls", "--ca", ca] if self.tls else []) + ["--vnc"] * self.vnc
@@ -311,7 +312,11 @@ backend sink
 
     @contextlib.contextmanager
     def start_vmgate(self, sink, vnc):
-        port = free_port()
+        # A console seat is per VM: the SPICE handshake test's client threads each log into a
+        # VM of their own (all in front of the one sink), or their logins would take over each
+        # other's sessions. The other tests use the first one.
+        seats = 1 if vnc else CLIENT_CONCURRENCY
+        ports = [free_port() for _ in range(seats)]
         state = os.path.join(self.work, "vmgate")
         shutil.rmtree(state, ignore_errors=True)
         os.makedirs(state, mode=0o700)
@@ -319,6 +324,20 @@ backend sink
         protocol = "vnc" if vnc else "spice"
         auth = self.args.vnc_auth if vnc else "ticket"
         sasldb = self.bench_sasldb() if auth == "password" else os.path.join(state, "sasldb2")
+        vms = "".join(f"""
+[[listener]]
+protocol = "{protocol}"
+address = "127.0.0.1:{port}"
+tls = true
+vm = "sink{i}"
+auth = ["{auth}"]
+
+[[vm]]
+name = "sink{i}"
+{protocol} = "unix:{sink}"
+  [[vm.allow]]
+  users = ["{BENCH_USER}"]
+""" for i, port in enumerate(ports))
         config = self.write("vmgate.toml", f"""\
 [gateway]
 state_dir = "{state}"
@@ -333,25 +352,14 @@ key = "{self.key}"
 [sasl]
 mech_list = ["PLAIN"]
 sasldb = "{sasldb}"
-
-[[listener]]
-protocol = "{protocol}"
-address = "127.0.0.1:{port}"
-tls = true
-vm = "sink"
-auth = ["{auth}"]
-
-[[vm]]
-name = "sink"
-{protocol} = "unix:{sink}"
-  [[vm.allow]]
-  users = ["{BENCH_USER}"]
-""")
-        with self.terminator("vmgate", [self.args.vmgate, "serve", "--config", config], port) as proc:
+{vms}""")
+        with self.terminator("vmgate", [self.args.vmgate, "serve", "--config", config], ports[-1]) as proc:
             wait_until(lambda: os.path.exists(admin), proc, self.processes, "vmgate admin socket")
-            def tickets(n):
-                return fetch_tickets(admin, n, protocol)
-            yield Service(proc.pid, f"127.0.0.1:{port}", True, tickets=tickets, login=self.login(vnc, auth, tickets))
+            def tickets(n, vm=0):
+                return fetch_tickets(admin, n, protocol, f"sink{vm}")
+            seat_addresses = [f"127.0.0.1:{port}" for port in ports]
+            yield Service(proc.pid, seat_addresses[0], True, tickets=tickets, login=self.login(vnc, auth, tickets),
+                          seats=seat_addresses)
 
     @staticmethod
     def login(vnc, auth, tickets):
@@ -420,10 +428,13 @@ name = "sink"
         return result
 
     def ticket_args_file(self, service, seconds, name):
+        """Lines "HOST:PORT TICKET", VM by VM in turn: client thread t logs into VM t only."""
         if not service.tickets:
             return []
-        tickets = service.tickets(int(seconds * MAX_TICKETS_PER_SECOND))
-        return ["--tickets", self.write(f"tickets-{name}.txt", "\n".join(tickets))]
+        per_seat = int(seconds * MAX_TICKETS_PER_SECOND) // len(service.seats) + 1
+        by_seat = [service.tickets(per_seat, i) for i in range(len(service.seats))]
+        lines = [f"{address} {tickets[k]}" for k in range(per_seat) for address, tickets in zip(service.seats, by_seat)]
+        return ["--tickets", self.write(f"tickets-{name}.txt", "\n".join(lines))]
 
     def idle(self, peer):
         results = {}
@@ -475,9 +486,9 @@ def wait_for_line(proc, expected, timeout):
     raise RuntimeError(f"client not {expected} after {timeout} s")
 
 
-def fetch_tickets(admin_path, count, protocol):
+def fetch_tickets(admin_path, count, protocol, vm):
     """One-time tickets from vmgate's admin socket: JSON lines, many requests per connection."""
-    request = json.dumps({"op": "ticket", "user": BENCH_USER, "vm": "sink", "ttl_seconds": 600,
+    request = json.dumps({"op": "ticket", "user": BENCH_USER, "vm": vm, "ttl_seconds": 600,
                           "protocol": protocol}).encode() + b"\n"
     tickets = []
     with socket.socket(socket.AF_UNIX) as s:

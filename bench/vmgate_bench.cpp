@@ -127,7 +127,9 @@ Modes declare_modes(CLI::App& app, Options& o) {
 
     m.handshakes = app.add_subcommand("handshakes", "(c) new channels per second");
     add_client_options(*m.handshakes, o.client);
-    m.handshakes->add_option("--tickets", o.tickets_file, "one ticket per line: SPICE logins, one ticket each");
+    m.handshakes->add_option("--tickets", o.tickets_file,
+                             "one SPICE login per line: TICKET (at --connect) or HOST:PORT TICKET; thread t takes "
+                             "lines t, t + concurrency, ...");
     m.handshakes->add_option("--seconds", o.seconds, "how long to run")->capture_default_str();
     m.handshakes->add_option("--concurrency", o.client.concurrency, "client threads")->capture_default_str();
 

@@ -76,6 +76,7 @@ void TicketStore::bind_session(std::uint64_t ticket_id, std::uint32_t spice_sess
     if (found == tickets_.end() || found->second.state != State::redeemed) return;
     found->second.state = State::bound;
     found->second.session_id = spice_session_id;
+    bound_ids_by_session_.emplace(spice_session_id, ticket_id);
 }
 
 TicketStore::Outcome TicketStore::check_for_channel(std::string_view secret, std::string_view vm,
@@ -97,9 +98,9 @@ TicketStore::Outcome TicketStore::check_for_channel(std::string_view secret, std
 
 void TicketStore::session_ended(std::uint32_t spice_session_id) {
     std::lock_guard lock(mutex_);
-    for (auto& [id, ticket] : tickets_)
-        if (ticket.state == State::bound && ticket.session_id == spice_session_id)
-            ticket.state = State::ended;
+    const auto [first, last] = bound_ids_by_session_.equal_range(spice_session_id);
+    for (auto it = first; it != last; ++it) tickets_.at(it->second).state = State::ended;
+    bound_ids_by_session_.erase(first, last);
 }
 
 // Every VNC ticket is tried: which one the client answered with is unknown until one matches.

@@ -89,6 +89,8 @@ private:
     mutable std::mutex mutex_;
     std::map<std::uint64_t, Ticket> tickets_;
     std::map<Digest, std::uint64_t> ids_by_digest_;
+    // Bound tickets by session, so that a session's end costs no walk over every ticket.
+    std::multimap<std::uint32_t, std::uint64_t> bound_ids_by_session_;
     std::uint64_t next_id_ = 1;
 };
 
