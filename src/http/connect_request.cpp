@@ -72,18 +72,6 @@ Rejection bad_request(std::string detail) { return {Status::bad_request, std::mo
 
 }  // namespace
 
-std::string_view reason_phrase(Status status) {
-    switch (status) {
-        case Status::ok: return "Connection established";
-        case Status::bad_request: return "Bad Request";
-        case Status::not_found: return "Not Found";
-        case Status::method_not_allowed: return "Method Not Allowed";
-        case Status::request_header_fields_too_large: return "Request Header Fields Too Large";
-        case Status::http_version_not_supported: return "HTTP Version Not Supported";
-    }
-    return "Error";
-}
-
 void ConnectRequestReader::feed(std::span<const std::uint8_t> bytes) {
     if (bytes.empty()) return;
     if (result_) {
@@ -176,13 +164,7 @@ void ConnectRequestReader::parse_head(std::string_view head) {
 std::string tunnel_established() { return "HTTP/1.1 200 Connection established\r\n\r\n"; }
 
 std::string error_reply(const Rejection& rejection) {
-    const std::string body = "vmgate: " + rejection.detail + "\n";
-    std::string reply = "HTTP/1.1 " + std::to_string(static_cast<unsigned>(rejection.status)) + " " +
-                        std::string(reason_phrase(rejection.status)) + "\r\n";
-    if (rejection.status == Status::method_not_allowed) reply += "Allow: CONNECT\r\n";
-    reply += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\nConnection: close\r\n\r\n";
-    return reply + body;
+    return response(rejection.status, "text/plain; charset=utf-8", "vmgate: " + rejection.detail + "\n", "CONNECT");
 }
 
 }  // namespace vmgate::http

@@ -5,6 +5,8 @@
 // status to refuse it with.
 #pragma once
 
+#include "http/response.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -14,17 +16,6 @@
 #include <variant>
 
 namespace vmgate::http {
-
-enum class Status : unsigned {
-    ok = 200,
-    bad_request = 400,
-    not_found = 404,
-    method_not_allowed = 405,
-    request_header_fields_too_large = 431,
-    http_version_not_supported = 505,
-};
-
-std::string_view reason_phrase(Status status);
 
 // The authority of `CONNECT host:port`: the host lowercased (GLib sends it lowercased anyway),
 // an IPv6 literal without its brackets.

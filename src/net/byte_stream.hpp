@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
+#include <system_error>
 
 namespace vmgate::net {
 
@@ -15,9 +17,12 @@ class ByteStream {
 public:
     virtual ~ByteStream() = default;
 
-    // Completes when read_some() can make progress without blocking (data, EOF or an error).
-    // Lets the relay wait without holding a buffer, so idle channels cost no buffer memory.
-    virtual asio::awaitable<void> wait_readable() = 0;
+    // Calls `handler` (through the stream's executor, never inline) when try_read_some() may
+    // make progress: data, EOF or an error; with an error code when the stream was closed. A
+    // callback rather than a coroutine, so that an idle relay holds no buffer and no coroutine
+    // frame: only this pending wait.
+    using ReadableHandler = std::function<void(std::error_code)>;
+    virtual void async_wait_readable(ReadableHandler handler) = 0;
     // Reads at least one byte; returns 0 on end of stream. Throws std::system_error.
     virtual asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buffer) = 0;
     // Reads what is available now without waiting: nullopt when nothing is, 0 on end of

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 namespace vmgate::net {
 
@@ -88,10 +89,23 @@ asio::awaitable<void> Connection::run() {
         const std::chrono::duration<double> handshake_time = std::chrono::steady_clock::now() - started_;
         gateway_.metrics.handshake_time.with({std::string(core::to_string(listener_.protocol))})
             .observe(handshake_time.count());
-        co_await relay();
+        if (co_await open_relay()) {
+            // No coroutine of this connection outlives this point: an idle channel is only its
+            // objects and the relay's pending waits.
+            relay_->start(weak_from_this(), [this](const std::string& reason) {
+                relay_ended(reason);
+                finish();
+            });
+            co_return;
+        }
     }
+    finish();
+}
+
+void Connection::finish() {
     close_streams();
     audit_close();
+    if (on_finished_) std::exchange(on_finished_, nullptr)();
 }
 
 void Connection::close(const std::string& reason) {

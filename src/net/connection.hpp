@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,8 +49,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 public:
     virtual ~Connection() = default;
 
-    // Runs the connection to its end and writes its audit "close" record.
+    // Runs the handshake and starts the relay; returns then, or when the connection failed. The
+    // relay's pending operations keep the connection alive from there.
     asio::awaitable<void> run();
+    // Runs once the connection has ended and its audit "close" record is written, after or
+    // during run() (not when run() throws, which only a broken invariant does). Set it first.
+    void on_finished(std::function<void()> handler) { on_finished_ = std::move(handler); }
     // Ends the connection from any thread (session end, gateway shutdown).
     void close(const std::string& reason);
 
@@ -69,7 +74,11 @@ protected:
     virtual asio::awaitable<void> handshake() = 0;
     // Sends what the protocol machine queued for the client (a refusal, after handshake threw).
     virtual asio::awaitable<void> flush_client() = 0;
-    virtual asio::awaitable<void> relay() = 0;
+    // Sets up relay_ and sends what either side sent right behind the handshake. false: no relay
+    // after all (close_reason_ says why).
+    virtual asio::awaitable<bool> open_relay() = 0;
+    // The relay ended with `reason`: the protocol's session bookkeeping.
+    virtual void relay_ended(const std::string& reason) = 0;
     // The handshake failed: the session this connection would have started ends with it.
     virtual void end_session(session::EndReason reason, const std::string& detail) = 0;
     // Protocol fields of the "close" record.
@@ -117,11 +126,13 @@ protected:
 private:
     void arm_handshake_deadline();
     void audit_close();
+    void finish();
 
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     asio::steady_timer deadline_;
     bool deadline_passed_ = false;
     std::optional<HandshakeLimiter::Slot> handshake_slot_;
+    std::function<void()> on_finished_;
 };
 
 }  // namespace vmgate::net

@@ -325,14 +325,19 @@ void Gateway::State::spawn(std::shared_ptr<Connection> connection, asio::io_cont
         std::lock_guard lock(connections_mutex);
         connections.emplace(key, connection);
     }
-    asio::co_spawn(io, [this, connection, key]() -> asio::awaitable<void> {
+    // The entry goes when the connection has ended: for a relaying one, after run() returned.
+    const auto forget = [this, key] {
+        std::lock_guard lock(connections_mutex);
+        connections.erase(key);
+    };
+    connection->on_finished(forget);
+    asio::co_spawn(io, [connection, forget]() -> asio::awaitable<void> {
         try {
             co_await connection->run();
         } catch (const std::exception& e) {
             spdlog::error("connection ended unexpectedly: {}", e.what());
+            forget();
         }
-        std::lock_guard lock(connections_mutex);
-        connections.erase(key);
     }, asio::detached);
 }
 

@@ -45,11 +45,11 @@ asio::ip::tcp::endpoint endpoint_of(const std::string& address) {
     return *results.begin();
 }
 
-std::string body_for(metrics::HttpStatus status) {
+std::string body_for(http::Status status) {
     switch (status) {
-    case metrics::HttpStatus::not_found: return "not found: the metrics are at /metrics\n";
-    case metrics::HttpStatus::method_not_allowed: return "method not allowed: use GET /metrics\n";
-    case metrics::HttpStatus::header_too_large: return "request header too large\n";
+    case http::Status::not_found: return "not found: the metrics are at /metrics\n";
+    case http::Status::method_not_allowed: return "method not allowed: use GET /metrics\n";
+    case http::Status::request_header_fields_too_large: return "request header too large\n";
     default: return "bad request: expected GET /metrics HTTP/1.1\n";
     }
 }
@@ -115,11 +115,11 @@ asio::awaitable<void> MetricsServer::serve(std::shared_ptr<Shared> shared, asio:
     co_await asio::async_read_until(socket, buffer, "\r\n\r\n", asio::redirect_error(asio::use_awaitable, ec));
     if (!ec || ec == asio::error::not_found) {
         const std::string head(asio::buffers_begin(buffer.data()), asio::buffers_end(buffer.data()));
-        const auto status = ec ? metrics::HttpStatus::header_too_large : metrics::answer_for(head);
+        const auto status = ec ? http::Status::request_header_fields_too_large : metrics::answer_for(head);
         const std::string response =
-            status == metrics::HttpStatus::ok
-                ? metrics::http_response(status, metrics::exposition_content_type, shared->render())
-                : metrics::http_response(status, text_plain, body_for(status));
+            status == http::Status::ok
+                ? http::response(status, metrics::exposition_content_type, shared->render(), "GET")
+                : http::response(status, text_plain, body_for(status), "GET");
         co_await asio::async_write(socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
         socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     }

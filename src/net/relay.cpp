@@ -1,7 +1,6 @@
 #include "net/relay.hpp"
 
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/redirect_error.hpp>
+#include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <chrono>
@@ -48,59 +47,121 @@ struct PooledBuffer {
     std::span<std::uint8_t> span() { return {buffer.get(), relay_buffer_size}; }
 };
 
+const char* source_name(bool to_upstream) { return to_upstream ? "client" : "upstream"; }
+
+std::string what(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "unknown error";
+    }
+}
 
 }  // namespace
 
 Relay::Relay(asio::any_io_executor executor, ByteStream& client, ByteStream& upstream,
              session::Traffic& traffic, RelayTransforms transforms, RelayCounters counters)
-    : client_(client), upstream_(upstream), traffic_(traffic), transforms_(transforms), counters_(counters),
-      linger_(std::move(executor)) {}
+    : executor_(executor), client_(client), upstream_(upstream), traffic_(traffic), transforms_(transforms),
+      counters_(counters), linger_(std::move(executor)) {}
 
-asio::awaitable<std::string> Relay::run() {
-    using namespace asio::experimental::awaitable_operators;
-    co_await (pump(Direction::to_upstream) && pump(Direction::to_client));
-    co_return reason_;
+void Relay::start(std::weak_ptr<void> owner, EndHandler on_end) {
+    owner_ = std::move(owner);
+    on_end_ = std::move(on_end);
+    wait(Direction::to_upstream);
+    wait(Direction::to_client);
 }
 
 void Relay::stop(const std::string& reason) {
     if (reason_.empty()) reason_ = reason;
+    stopped_ = true;
     client_.close();
     upstream_.close();
     linger_.cancel();
 }
 
-asio::awaitable<void> Relay::pump(Direction direction) {
-    ByteStream& from = direction == Direction::to_upstream ? client_ : upstream_;
-    ByteStream& to = direction == Direction::to_upstream ? upstream_ : client_;
-    const char* from_name = direction == Direction::to_upstream ? "client" : "upstream";
-    try {
-        for (bool open = true; open;) {
-            co_await from.wait_readable();
-            PooledBuffer buffer;
-            std::optional<std::size_t> n = co_await from.read_some(buffer.span());
-            // While data keeps coming, read again at once; back to the reactor (and the
-            // buffer back to the pool) only when the source has nothing more right now.
-            while (n) {
-                if (*n == 0) {
-                    open = false;
-                    break;
-                }
-                co_await forward(direction, buffer.span().first(*n));
-                n = from.try_read_some(buffer.span());
-            }
-        }
-    } catch (const std::exception& e) {
-        // A closed stream makes the other pump's operations fail too; the first reason stands.
-        stop(std::string(from_name) + " connection error: " + e.what());
-        co_return;
+ByteStream& Relay::source(Direction direction) const {
+    return direction == Direction::to_upstream ? client_ : upstream_;
+}
+
+ByteStream& Relay::sink(Direction direction) const {
+    return direction == Direction::to_upstream ? upstream_ : client_;
+}
+
+void Relay::wait(Direction direction) {
+    ++pending_;
+    source(direction).async_wait_readable([this, direction, keep = owner_.lock()](std::error_code ec) {
+        on_readable(direction, ec);
+    });
+}
+
+void Relay::on_readable(Direction direction, std::error_code ec) {
+    if (stopped_ || ec) {
+        // A wait ends with an error only when its stream was closed: by stop(), whose reason stands.
+        if (!stopped_) stop(std::string(source_name(direction == Direction::to_upstream)) + " connection error: " + ec.message());
+        operation_done();
+        return;
     }
-    co_await to.shutdown_send();
-    finish_direction(std::string(from_name) + " closed");
-    if (directions_done_ == 2) co_return;
-    std::error_code ec;
+    // Busy: a coroutine for as long as data keeps coming; it ends when the source runs dry.
+    asio::co_spawn(executor_, drain(direction),
+                   [this, direction, keep = owner_.lock()](std::exception_ptr error, bool open) {
+                       on_drained(direction, error, open);
+                   });
+}
+
+asio::awaitable<bool> Relay::drain(Direction direction) {
+    ByteStream& from = source(direction);
+    PooledBuffer buffer;
+    while (!stopped_) {
+        const std::optional<std::size_t> n = from.try_read_some(buffer.span());
+        if (!n) co_return true;
+        if (*n == 0) {
+            co_await sink(direction).shutdown_send();
+            co_return false;
+        }
+        co_await forward(direction, buffer.span().first(*n));
+    }
+    co_return true;
+}
+
+void Relay::on_drained(Direction direction, std::exception_ptr error, bool open) {
+    const bool to_upstream = direction == Direction::to_upstream;
+    if (error) {
+        // A closed stream makes the other direction's operations fail too; the first reason stands.
+        stop(std::string(source_name(to_upstream)) + " connection error: " + what(error));
+    } else if (!open) {
+        finish_direction(direction);
+    } else if (!stopped_) {
+        wait(direction);
+    }
+    operation_done();
+}
+
+void Relay::finish_direction(Direction direction) {
+    const std::string from_name = source_name(direction == Direction::to_upstream);
+    ++directions_done_;
+    if (reason_.empty()) reason_ = from_name + " closed";
+    // Stopped while this direction was finishing: stop() cancelled no linger for it, so none starts.
+    if (directions_done_ == 2 || stopped_) {
+        linger_.cancel();
+        return;
+    }
+    // After one side half-closed, the other gets a while to finish what it is sending.
+    ++pending_;
     linger_.expires_after(half_close_linger);
-    co_await linger_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) stop(std::string(from_name) + " closed; the other side did not finish in time");
+    linger_.async_wait([this, from_name, keep = owner_.lock()](std::error_code ec) {
+        if (!ec && !stopped_) stop(from_name + " closed; the other side did not finish in time");
+        operation_done();
+    });
+}
+
+void Relay::operation_done() {
+    if (--pending_ > 0) return;
+    // Nothing of the relay is pending: on_end may destroy it, so nothing of it is used after.
+    const EndHandler on_end = std::move(on_end_);
+    const std::string reason = reason_;
+    on_end(reason);
 }
 
 // Traffic counts what crossed the client's connection: bytes read from it, bytes written to it.
@@ -118,12 +179,6 @@ asio::awaitable<void> Relay::forward(Direction direction, std::span<const std::u
     if (!to_upstream) traffic_.add_to_client(data.size());
     // One relaxed atomic add per write on a counter this connection resolved once: no lock.
     if (metrics::Counter* written = to_upstream ? counters_.to_vm : counters_.to_client) written->add(data.size());
-}
-
-void Relay::finish_direction(const std::string& reason) {
-    ++directions_done_;
-    if (reason_.empty()) reason_ = reason;
-    if (directions_done_ == 2) linger_.cancel();
 }
 
 }  // namespace vmgate::net

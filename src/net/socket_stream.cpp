@@ -10,8 +10,8 @@ SocketStream::SocketStream(asio::generic::stream_protocol::socket socket) : sock
     socket_.non_blocking(true);  // for try_read_some; asio's own operations work either way
 }
 
-asio::awaitable<void> SocketStream::wait_readable() {
-    co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+void SocketStream::async_wait_readable(ReadableHandler handler) {
+    socket_.async_wait(asio::socket_base::wait_read, std::move(handler));
 }
 
 asio::awaitable<std::size_t> SocketStream::read_some(std::span<std::uint8_t> buffer) {

@@ -11,7 +11,7 @@ class SocketStream final : public ByteStream {
 public:
     explicit SocketStream(asio::generic::stream_protocol::socket socket);
 
-    asio::awaitable<void> wait_readable() override;
+    void async_wait_readable(ReadableHandler handler) override;
     asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buffer) override;
     std::optional<std::size_t> try_read_some(std::span<std::uint8_t> buffer) override;
     asio::awaitable<void> write_all(std::span<const std::uint8_t> data) override;

@@ -172,7 +172,7 @@ asio::awaitable<void> SpiceConnection::handshake() {
         attach_to_session();
     }
     co_await login_upstream();
-    client_link_->finish(spice::LinkError::ok);
+    handshake_->client_link->finish(spice::LinkError::ok);
     co_await flush_client();
 }
 
@@ -188,7 +188,7 @@ asio::awaitable<void> SpiceConnection::link_upstream() {
     // The gateway logs into QEMU with a ticket; SASL upstream would zero QEMU's key (§10).
     forwarded.common_caps.clear(spice::CommonCap::auth_sasl);
     forwarded.common_caps.set(spice::CommonCap::auth_selection);
-    upstream_link_.emplace(forwarded);
+    handshake_->upstream_link.emplace(forwarded);
     co_await flush_upstream();
     auto event = co_await next_upstream_event();
     if (auto* failed = std::get_if<spice::Failed>(&event))
@@ -199,9 +199,9 @@ asio::awaitable<void> SpiceConnection::link_upstream() {
                "QEMU refused the link: " + std::string(spice::to_string(reply.error)));
     if (link_.common_caps.has(spice::CommonCap::mini_header) && !reply.common_caps.has(spice::CommonCap::mini_header))
         refuse(spice::LinkError::error, "QEMU does not speak the mini header the client asked for");
-    upstream_reply_ = reply;
+    handshake_->upstream_reply = reply;
     const spice::LinkReply client_reply = co_await reply_for_client(reply);
-    client_link_->accept_link(client_reply, sasl_ ? sasl_->mechanisms() : "");
+    handshake_->client_link->accept_link(client_reply, handshake_->sasl ? handshake_->sasl->mechanisms() : "");
     co_await flush_client();
 }
 
@@ -220,7 +220,7 @@ asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice:
                                    link_.common_caps.has(spice::CommonCap::auth_sasl);
     if (listener_.offers(core::AuthMethod::ticket) && generation_->ticket_keys && !client_picks_sasl) {
         co_await acquire_ticket_key();
-        reply.pub_key = ticket_key_->public_spki();
+        reply.pub_key = handshake_->ticket_key->public_spki();
         reply.common_caps.set(spice::CommonCap::auth_spice);
     }
     co_return reply;
@@ -228,11 +228,11 @@ asio::awaitable<spice::LinkReply> SpiceConnection::reply_for_client(const spice:
 
 bool SpiceConnection::offer_sasl() {
     if (!listener_.offers(core::AuthMethod::sasl) || !generation_->sasl || !tls_) return false;
-    sasl_ = std::make_unique<auth::SaslServerSession>(generation_->sasl, generation_->config.sasl.service_spice,
-                                                      cyrus_address(local_), cyrus_address(peer_),
-                                                      tls_->cipher_bits());
-    if (!sasl_->mechanisms().empty()) return true;
-    sasl_.reset();
+    handshake_->sasl = std::make_unique<auth::SaslServerSession>(
+        generation_->sasl, generation_->config.sasl.service_spice, cyrus_address(local_), cyrus_address(peer_),
+        tls_->cipher_bits());
+    if (!handshake_->sasl->mechanisms().empty()) return true;
+    handshake_->sasl.reset();
     return false;
 }
 
@@ -240,10 +240,10 @@ bool SpiceConnection::offer_sasl() {
 // otherwise made on the key thread, so this worker's other connections are not held up.
 asio::awaitable<void> SpiceConnection::acquire_ticket_key() {
     if (auto key = generation_->ticket_keys->try_take()) {
-        ticket_key_.emplace(std::move(*key));
+        handshake_->ticket_key.emplace(std::move(*key));
         co_return;
     }
-    ticket_key_ = co_await asio::co_spawn(
+    handshake_->ticket_key = co_await asio::co_spawn(
         gateway_.key_generation,
         []() -> asio::awaitable<std::optional<auth::TicketKey>> { co_return auth::TicketKey::generate(); },
         asio::use_awaitable);
@@ -259,9 +259,9 @@ asio::awaitable<void> SpiceConnection::authenticate() {
         auth::StepResult result;
         if (auto* start = std::get_if<spice::SaslStart>(&event)) {
             sasl_mechanism_ = start->mechanism;
-            result = sasl_->start(start->mechanism, as_span(start->client_data));
+            result = handshake_->sasl->start(start->mechanism, as_span(start->client_data));
         } else {
-            result = sasl_->step(as_span(std::get<spice::SaslStep>(event).client_data));
+            result = handshake_->sasl->step(as_span(std::get<spice::SaslStep>(event).client_data));
         }
         if (handle_sasl(result)) co_return;
         co_await flush_client();
@@ -272,26 +272,26 @@ asio::awaitable<void> SpiceConnection::authenticate() {
 bool SpiceConnection::handle_sasl(const auth::StepResult& result) {
     using Status = auth::StepResult::Status;
     if (result.status == Status::more) {
-        client_link_->sasl_continue(result.server_out);
+        handshake_->client_link->sasl_continue(result.server_out);
         return false;
     }
     if (result.status == Status::failed) {
         audit("auth", {{"result", "failure"}, {"vm", vm_->name}, {"channel", channel_},
-                       {"mechanism", sasl_mechanism_}, {"user", sasl_->claimed_user()},
+                       {"mechanism", sasl_mechanism_}, {"user", handshake_->sasl->claimed_user()},
                        {"reason", result.error}, {"detail", result.detail}});
-        count_auth(mechanism_label(sasl_mechanism_, sasl_->mechanisms()), AuthResult::failed);
-        client_link_->sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
+        count_auth(mechanism_label(sasl_mechanism_, handshake_->sasl->mechanisms()), AuthResult::failed);
+        handshake_->client_link->sasl_failure();  // spice-server's way: close, and the client asks again (§5.2)
         throw Refusal{"authentication failed: " + result.detail};
     }
-    client_link_->sasl_success(result.server_out);
-    identity_ = sasl_->identity();
+    handshake_->client_link->sasl_success(result.server_out);
+    identity_ = handshake_->sasl->identity();
     audit_authenticated(channel_);
     return true;
 }
 
 asio::awaitable<void> SpiceConnection::authenticate_ticket(const spice::TicketReceived& ticket) {
-    const auto secret = ticket_key_->decrypt(ticket.ciphertext);
-    ticket_key_.reset();  // one key, one connection
+    const auto secret = handshake_->ticket_key->decrypt(ticket.ciphertext);
+    handshake_->ticket_key.reset();  // one key, one connection
     std::variant<auth::TicketStore::Redeemed, std::string> outcome = std::string("ticket did not decrypt");
     if (secret) {
         const auto now = std::chrono::steady_clock::now();
@@ -343,9 +343,9 @@ asio::awaitable<void> SpiceConnection::login_upstream() {
     } catch (const std::exception& e) {
         refuse(spice::LinkError::error, e.what());
     }
-    const auto ciphertext = auth::encrypt_ticket(upstream_reply_->pub_key, password);
+    const auto ciphertext = auth::encrypt_ticket(handshake_->upstream_reply->pub_key, password);
     if (!ciphertext) refuse(spice::LinkError::error, "cannot encrypt the upstream ticket (QEMU key or password length)");
-    upstream_link_->send_ticket(*ciphertext);
+    handshake_->upstream_link->send_ticket(*ciphertext);
     co_await flush_upstream();
     auto event = co_await next_upstream_event();
     if (auto* failed = std::get_if<spice::Failed>(&event))
@@ -359,7 +359,7 @@ asio::awaitable<void> SpiceConnection::login_upstream() {
 
 // ---- data phase ------------------------------------------------------------------------------
 
-asio::awaitable<void> SpiceConnection::relay() {
+asio::awaitable<bool> SpiceConnection::open_relay() {
     if (is_main()) {
         main_filter_ = std::make_unique<MainChannelTransform>(
             link_.common_caps.has(spice::CommonCap::mini_header), hidden_channels(),
@@ -370,7 +370,7 @@ asio::awaitable<void> SpiceConnection::relay() {
     } else {
         if (!session_->add_channel(channel_handle(channel_))) {
             close_reason_ = "session ended before the channel opened";
-            co_return;
+            co_return false;
         }
         audit_channel_open();
     }
@@ -378,9 +378,9 @@ asio::awaitable<void> SpiceConnection::relay() {
                                      relay_counters());
     try {
         // Bytes each side sent right behind the handshake belong to the data phase.
-        auto early_client = client_link_->take_excess();
+        auto early_client = handshake_->client_link->take_excess();
         if (!early_client.empty()) co_await upstream_->write_all(early_client);  // counted when read
-        auto early_upstream = upstream_link_->take_excess();
+        auto early_upstream = handshake_->upstream_link->take_excess();
         if (!early_upstream.empty()) {
             std::vector<std::uint8_t> out;
             if (main_filter_) main_filter_->transform(early_upstream, out); else out = std::move(early_upstream);
@@ -391,7 +391,10 @@ asio::awaitable<void> SpiceConnection::relay() {
         relay_->stop(std::string("relay failed: ") + e.what());
     }
     release_handshake_state();
-    const std::string reason = co_await relay_->run();
+    co_return true;
+}
+
+void SpiceConnection::relay_ended(const std::string& reason) {
     // vmgate ends a session's channels through posted calls; a channel whose peer reacted to the
     // end first (spice-gtk drops its other channels when main goes) still ended for that reason.
     if (session_ && session_->ended()) close_reason_ = session_->end_text();
@@ -422,9 +425,10 @@ void SpiceConnection::end_session(session::EndReason reason, const std::string& 
 
 [[noreturn]] void SpiceConnection::refuse(spice::LinkError code, std::string reason) {
     link_error_ = code;
-    if (client_link_->closed()) throw Refusal{std::move(reason)};
+    spice::DownstreamLink& client_link = *handshake_->client_link;
+    if (client_link.closed()) throw Refusal{std::move(reason)};
     // Before the reply the link error goes in a full-size reply; after it, in the final result.
-    if (upstream_reply_ || identity_) client_link_->finish(code); else client_link_->refuse_link(code);
+    if (handshake_->upstream_reply || identity_) client_link.finish(code); else client_link.refuse_link(code);
     throw Refusal{std::move(reason)};
 }
 
@@ -432,7 +436,7 @@ asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
     std::array<std::uint8_t, handshake_read_size> buffer;
     for (;;) {
         co_await flush_client();
-        if (auto event = client_link_->next_event()) {
+        if (auto event = handshake_->client_link->next_event()) {
             // The machine has queued the protocol's own error reply, sent by the flush above.
             if (auto* failed = std::get_if<spice::Failed>(&*event)) {
                 link_error_ = failed->code;
@@ -440,44 +444,41 @@ asio::awaitable<spice::DownstreamEvent> SpiceConnection::next_client_event() {
             }
             co_return std::move(*event);
         }
-        if (client_link_->closed()) throw Refusal{"link closed"};
+        if (handshake_->client_link->closed()) throw Refusal{"link closed"};
         const std::size_t n = co_await client_->read_some(buffer);
         if (n == 0) throw Refusal{"client closed the connection during the handshake"};
         traffic_->add_from_client(n);
-        client_link_->feed(std::span(buffer.data(), n));
+        handshake_->client_link->feed(std::span(buffer.data(), n));
     }
 }
 
 asio::awaitable<spice::UpstreamEvent> SpiceConnection::next_upstream_event() {
     std::array<std::uint8_t, handshake_read_size> buffer;
     for (;;) {
-        if (auto event = upstream_link_->next_event()) co_return std::move(*event);
-        if (upstream_link_->closed()) refuse(spice::LinkError::error, "QEMU link closed");
+        if (auto event = handshake_->upstream_link->next_event()) co_return std::move(*event);
+        if (handshake_->upstream_link->closed()) refuse(spice::LinkError::error, "QEMU link closed");
         const std::size_t n = co_await upstream_->read_some(buffer);
         if (n == 0) refuse(spice::LinkError::error, "QEMU closed the connection during the link");
-        upstream_link_->feed(std::span(buffer.data(), n));
+        handshake_->upstream_link->feed(std::span(buffer.data(), n));
     }
 }
 
 asio::awaitable<void> SpiceConnection::flush_client() {
-    auto out = client_link_->take_output();
+    auto out = handshake_->client_link->take_output();
     if (out.empty()) co_return;
     co_await client_->write_all(out);
     traffic_->add_to_client(out.size());
 }
 
 asio::awaitable<void> SpiceConnection::flush_upstream() {
-    auto out = upstream_link_->take_output();
+    auto out = handshake_->upstream_link->take_output();
     if (!out.empty()) co_await upstream_->write_all(out);
 }
 
 // An idle channel should cost little: what only the handshake needed (the Cyrus connection,
 // the link machines and their buffers, the decision's texts) goes before the relay starts.
 void SpiceConnection::release_handshake_state() {
-    client_link_.reset();
-    upstream_link_.reset();
-    upstream_reply_.reset();
-    sasl_.reset();
+    handshake_.reset();
     decision_ = {};  // its words live on in the audit log and the session's origin
 }
 

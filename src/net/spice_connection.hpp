@@ -27,7 +27,8 @@ public:
 private:
     asio::awaitable<void> handshake() override;
     asio::awaitable<void> flush_client() override;
-    asio::awaitable<void> relay() override;
+    asio::awaitable<bool> open_relay() override;
+    void relay_ended(const std::string& reason) override;
     void end_session(session::EndReason reason, const std::string& detail) override;
     void add_close_fields(nlohmann::json& fields) const override;
 
@@ -63,11 +64,16 @@ private:
     TlsStream* tls_ = nullptr;  // the client stream once it is TLS
     std::string connect_host_;  // route = "connect": the host of the client's CONNECT request
     std::optional<http::Status> http_refusal_;
-    std::optional<spice::DownstreamLink> client_link_{std::in_place};  // released after the handshake
-    std::optional<spice::UpstreamLink> upstream_link_;
-    std::optional<spice::LinkReply> upstream_reply_;
-    std::optional<auth::TicketKey> ticket_key_;
-    std::unique_ptr<auth::SaslServerSession> sasl_;
+    // What only the handshake needs, in one allocation released when the relay starts: an idle
+    // channel does not carry it for hours (memory per channel, at thousands of channels).
+    struct HandshakeState {
+        std::optional<spice::DownstreamLink> client_link{std::in_place};
+        std::optional<spice::UpstreamLink> upstream_link;
+        std::optional<spice::LinkReply> upstream_reply;
+        std::optional<auth::TicketKey> ticket_key;
+        std::unique_ptr<auth::SaslServerSession> sasl;
+    };
+    std::unique_ptr<HandshakeState> handshake_ = std::make_unique<HandshakeState>();
     std::string sasl_mechanism_;
 
     spice::LinkMess link_;

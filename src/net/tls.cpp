@@ -1,5 +1,6 @@
 #include "net/tls.hpp"
 
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <openssl/err.h>
 #include <sys/stat.h>
@@ -169,12 +170,18 @@ asio::awaitable<void> TlsStream::handshake() {
         throw TlsError("client closed during the TLS handshake");
 }
 
-asio::awaitable<void> TlsStream::wait_readable() {
-    if (SSL_has_pending(ssl_)) co_return;
+void TlsStream::async_wait_readable(ReadableHandler handler) {
+    // Records already buffered need no socket readiness; a partial one (the last read starved)
+    // does, or the relay would spin on it.
+    if (!socket_.is_open() || (!starved_ && SSL_has_pending(ssl_))) {
+        const std::error_code ec = socket_.is_open() ? std::error_code() : asio::error::operation_aborted;
+        asio::post(socket_.get_executor(), [handler = std::move(handler), ec] { handler(ec); });
+        return;
+    }
     // A read that found nothing leaves OpenSSL's record buffer allocated; an idle channel
     // should not keep tens of KiB for data that may not come for hours.
     SSL_free_buffers(ssl_);
-    co_await socket_.async_wait(asio::socket_base::wait_read, asio::use_awaitable);
+    socket_.async_wait(asio::socket_base::wait_read, std::move(handler));
 }
 
 asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::uint8_t> buffer) {
@@ -197,6 +204,7 @@ std::optional<std::size_t> TlsStream::try_read_some(std::span<std::uint8_t> buff
 // SSL_read returns one record (16 KiB at most) per call; gathering several into the relay's
 // buffer means one write per buffer instead of one per record.
 std::size_t TlsStream::fill_available(std::span<std::uint8_t> buffer, std::size_t filled, bool& eof) {
+    starved_ = false;
     while (filled < buffer.size()) {
         ERR_clear_error();
         errno = 0;
@@ -206,7 +214,10 @@ std::size_t TlsStream::fill_available(std::span<std::uint8_t> buffer, std::size_
             continue;
         }
         const int error = SSL_get_error(ssl_, 0);
-        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) break;
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+            starved_ = error == SSL_ERROR_WANT_READ;
+            break;
+        }
         if (error == SSL_ERROR_ZERO_RETURN ||
             (error == SSL_ERROR_SYSCALL && (errno == 0 || errno == ECONNRESET || errno == EPIPE))) {
             eof = true;

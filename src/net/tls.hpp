@@ -64,7 +64,7 @@ public:
 
     asio::awaitable<void> handshake();  // throws TlsError
 
-    asio::awaitable<void> wait_readable() override;
+    void async_wait_readable(ReadableHandler handler) override;
     asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buffer) override;
     std::optional<std::size_t> try_read_some(std::span<std::uint8_t> buffer) override;
     asio::awaitable<void> write_all(std::span<const std::uint8_t> data) override;
@@ -87,6 +87,7 @@ private:
     asio::generic::stream_protocol::socket socket_;
     SSL* ssl_ = nullptr;
     core::ClientCertMode ask_;
+    bool starved_ = false;  // the last read wanted bytes the socket did not have yet
 };
 
 }  // namespace vmgate::net

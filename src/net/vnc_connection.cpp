@@ -262,7 +262,7 @@ asio::awaitable<void> VncConnection::start_data_phase() {
 
 // ---- data phase ------------------------------------------------------------------------------
 
-asio::awaitable<void> VncConnection::relay() {
+asio::awaitable<bool> VncConnection::open_relay() {
     audit("channel_open", {{"vm", vm_->name}, {"channel", vnc_channel}, {"session", session_->id()},
                            {"user", identity_->user}, {"realm", identity_->realm}, {"view_only", decision_.view_only},
                            {"desktop_name", server_init_->name}});
@@ -287,7 +287,10 @@ asio::awaitable<void> VncConnection::relay() {
         relay_->stop(std::string("relay failed: ") + e.what());
     }
     release_handshake_state();
-    const std::string reason = co_await relay_->run();
+    co_return true;
+}
+
+void VncConnection::relay_ended(const std::string& reason) {
     // vmgate ends sessions through posted calls; a client that reacted first still ended for that.
     if (session_->ended()) close_reason_ = session_->end_text();
     if (close_reason_.empty()) close_reason_ = reason;

@@ -29,7 +29,8 @@ public:
 private:
     asio::awaitable<void> handshake() override;
     asio::awaitable<void> flush_client() override;
-    asio::awaitable<void> relay() override;
+    asio::awaitable<bool> open_relay() override;
+    void relay_ended(const std::string& reason) override;
     void end_session(session::EndReason reason, const std::string& detail) override;
     void add_close_fields(nlohmann::json& fields) const override;
 

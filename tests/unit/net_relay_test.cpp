@@ -35,8 +35,10 @@ struct RelayFixture {
         client = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(client_side)));
         upstream = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(upstream_side)));
         relay = std::make_unique<Relay>(io.get_executor(), *client, *upstream, counters);
-        asio::co_spawn(io, [this]() -> asio::awaitable<void> { reason = co_await relay->run(); done = true; },
-                       asio::detached);
+        relay->start({}, [this](const std::string& why) {
+            reason = why;
+            done = true;
+        });
     }
 
     Socket client_end;
@@ -143,6 +145,21 @@ TEST(Relay, StalledClientDoesNotStallAnotherRelayOnTheSameThread) {
     io.run_for(std::chrono::seconds(1));
     EXPECT_TRUE(stalled.done);
     EXPECT_EQ(stalled.reason, "test over");
+}
+
+// A stop() may come between a direction reaching its end and the relay hearing of it (the
+// session ended while the client was closing this channel): the relay still ends at once, not
+// after the half-close linger. Stopping after every number of handler steps covers that gap.
+TEST(Relay, StopWhileADirectionEndsEndsAtOnce) {
+    for (int steps = 0; steps < 12; ++steps) {
+        asio::io_context io;
+        RelayFixture f(io);
+        f.client_end.shutdown(asio::socket_base::shutdown_send);
+        for (int i = 0; i < steps; ++i) io.run_one_for(std::chrono::milliseconds(100));
+        f.relay->stop("stopped");
+        io.run_for(std::chrono::seconds(1));
+        EXPECT_TRUE(f.done) << "stopped after " << steps << " steps";
+    }
 }
 
 }  // namespace
