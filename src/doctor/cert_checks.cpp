@@ -129,6 +129,32 @@ Findings check_sni_listener(const CertificateFacts& cert, const std::string& pat
              reissue_fix(path, "DNS:" + wildcard)}};
 }
 
+// Through a CONNECT proxy, spice-gtk checks the certificate against the CONNECT host (VM or
+// VM.suffix), not the proxy's address, unless the client pins the certificate's subject as
+// vmgate vv --proxy files do. So unnamed VMs are a warning, with both ways out.
+Findings check_connect_listener(const CertificateFacts& cert, const std::string& path, const core::Config& config,
+                                const core::ListenerConfig& l) {
+    const std::string suffix = l.connect_suffix;
+    if (!suffix.empty() && std::any_of(cert.dns_names.begin(), cert.dns_names.end(),
+                                       [&](const std::string& n) { return lower(n) == lower("*" + suffix); }))
+        return {};
+    std::vector<std::string> unnamed;
+    for (const auto& vm : config.vms)
+        if (!certificate_names(cert, vm.name) && (suffix.empty() || !certificate_names(cert, vm.name + suffix)))
+            unnamed.push_back(vm.name);
+    const bool inventory = config.libvirt.inventory != core::LibvirtConfig::Inventory::none;
+    if (unnamed.empty() && !inventory) return {};
+    const std::string missing = unnamed.empty() ? "the libvirt inventory's domains"
+                                                : fmt::format("{}", fmt::join(unnamed, ", "));
+    const std::string names = suffix.empty() ? "each VM's name" : "DNS:*" + suffix;
+    return {{Severity::warning, Area::tls, "tls-cert-name", path,
+             fmt::format("route = \"connect\" listener {}: clients check the certificate against the CONNECT host "
+                         "(the VM{}), and it names none for {} ({}); only clients that pin the certificate's subject "
+                         "(host-subject, as vmgate vv --proxy files do) get through",
+                         l.address, suffix.empty() ? "" : " or VM" + suffix, missing, names_text(cert)),
+             "hand out vmgate vv --proxy files, or " + reissue_fix(path, names)}};
+}
+
 std::optional<Finding> check_fixed_listener(const CertificateFacts& cert, const std::string& path,
                                             const core::ListenerConfig& l) {
     const std::string host = unbracketed(l.host);
@@ -205,8 +231,9 @@ Findings check_certificate_names(const CertificateFacts& cert, const std::string
     bool on_every_address = false;
     for (const auto& l : config.listeners) {
         if (!l.tls) continue;
-        if (l.route == core::Route::sni) {
-            auto found = check_sni_listener(cert, path, config, l);
+        if (l.route == core::Route::sni || l.route == core::Route::connect) {
+            auto found = l.route == core::Route::sni ? check_sni_listener(cert, path, config, l)
+                                                     : check_connect_listener(cert, path, config, l);
             out.insert(out.end(), found.begin(), found.end());
         } else if (auto found = check_fixed_listener(cert, path, l)) {
             out.push_back(std::move(*found));

@@ -140,5 +140,18 @@ TEST(DoctorCertificate, SniNeedsTheWildcardOrEveryVm) {
     EXPECT_THAT(found[0].fix, HasSubstr("DNS:*.vms.example.com"));
 }
 
+// The proxy's own address is not what clients check through a CONNECT tunnel: the VM is.
+TEST(DoctorCertificate, ConnectChecksTheVmNamesNotTheProxyAddress) {
+    const auto c = config(with_listener("192.0.2.7:3128", "route = \"connect\"\nconnect_suffix = \".vms.example.com\""));
+    EXPECT_THAT(check_certificate_names(cert_naming({"*.vms.example.com"}), "/c.pem", c), IsEmpty());
+    EXPECT_THAT(check_certificate_names(cert_naming({"vm1", "vm2.vms.example.com"}), "/c.pem", c), IsEmpty());
+    const auto found = check_certificate_names(cert_naming({"gw.example.com", "vm1"}, {"192.0.2.7"}), "/c.pem", c);
+    ASSERT_THAT(ids(found), ElementsAre("tls-cert-name"));
+    EXPECT_EQ(found[0].severity, Severity::warning);
+    EXPECT_THAT(found[0].problem, HasSubstr("names none for vm2"));
+    EXPECT_THAT(found[0].fix, HasSubstr("vmgate vv --proxy"));
+    EXPECT_THAT(found[0].fix, HasSubstr("DNS:*.vms.example.com"));
+}
+
 }  // namespace
 }  // namespace vmgate::doctor
