@@ -67,7 +67,7 @@ VncConnection::VncConnection(GatewayContext& gateway, std::shared_ptr<const Gene
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     // VeNCrypt starts in clear on the same socket; start_tls() moves it under TLS.
     client_ = std::make_unique<SocketStream>(asio::generic::stream_protocol::socket(std::move(socket)));
-    client_machine_.emplace(offer());
+    handshake_->client_machine.emplace(offer());
 }
 
 vnc::DownstreamOffer VncConnection::offer() const {
@@ -90,7 +90,7 @@ asio::awaitable<void> VncConnection::handshake() {
     if (auto refusal = authorize(vnc_channel)) deny(*refusal);
     co_await connect_upstream_display();
     if (auto refusal = claim_seat(vnc_channel, ticket_id_)) deny(*refusal);
-    client_machine_->accept();
+    handshake_->client_machine->accept();
     co_await start_data_phase();
 }
 
@@ -98,7 +98,7 @@ asio::awaitable<void> VncConnection::handshake() {
 asio::awaitable<void> VncConnection::start_tls() {
     co_await flush_client();  // ends with the VeNCrypt ack
     // A client waits for the ack before it starts TLS; bytes already here were sent before it.
-    if (!client_machine_->take_excess().empty())
+    if (!handshake_->client_machine->take_excess().empty())
         throw Refusal{"protocol error: TLS bytes before the VeNCrypt ack"};
     auto& plain = static_cast<SocketStream&>(*client_).socket();
     asio::ip::tcp::socket socket(executor_);
@@ -110,7 +110,7 @@ asio::awaitable<void> VncConnection::start_tls() {
     co_await tls_->handshake();
     server_name_ = tls_->server_name();
     certificate_subject_ = auth::certificate_subject_text(tls_->peer_certificate());
-    client_machine_->tls_established();
+    handshake_->client_machine->tls_established();
 }
 
 // The VM is chosen now but refused only after authentication: a client that has not proved who
@@ -139,13 +139,13 @@ asio::awaitable<void> VncConnection::authenticate(vnc::DownstreamEvent event) {
 
 void VncConnection::check_password(const vnc::CredentialsReceived& credentials) {
     method_ = "X509Plain";
-    sasl_ = std::make_unique<auth::SaslServerSession>(generation_->sasl, generation_->config.sasl.service_vnc,
-                                                      cyrus_address(local_), cyrus_address(peer_),
-                                                      tls_->cipher_bits());
-    const auto result = sasl_->check_password(credentials.username, credentials.password, method_);
+    handshake_->sasl = std::make_unique<auth::SaslServerSession>(
+        generation_->sasl, generation_->config.sasl.service_vnc, cyrus_address(local_), cyrus_address(peer_),
+        tls_->cipher_bits());
+    const auto result = handshake_->sasl->check_password(credentials.username, credentials.password, method_);
     if (result.status != auth::StepResult::Status::ok)
-        authentication_failed(result.detail, sasl_->claimed_user(), result.error);
-    authenticated(sasl_->identity());
+        authentication_failed(result.detail, handshake_->sasl->claimed_user(), result.error);
+    authenticated(handshake_->sasl->identity());
 }
 
 // One SASL event; true once the exchange succeeded. SASL framing as QEMU speaks it (§4.2).
@@ -153,31 +153,31 @@ bool VncConnection::sasl_step(const vnc::DownstreamEvent& event) {
     using Status = auth::StepResult::Status;
     if (std::holds_alternative<vnc::SaslMechlistNeeded>(event)) {
         method_ = "X509SASL";
-        sasl_ = std::make_unique<auth::SaslServerSession>(generation_->sasl, generation_->config.sasl.service_vnc,
-                                                          cyrus_address(local_), cyrus_address(peer_),
-                                                          tls_->cipher_bits());
-        const std::string mechanisms = sasl_->mechanisms();
+        handshake_->sasl = std::make_unique<auth::SaslServerSession>(
+            generation_->sasl, generation_->config.sasl.service_vnc, cyrus_address(local_), cyrus_address(peer_),
+            tls_->cipher_bits());
+        const std::string mechanisms = handshake_->sasl->mechanisms();
         if (mechanisms.empty()) throw Refusal{"SASL offers no mechanism (check [sasl] mech_list)"};
-        client_machine_->sasl_offer(mechanisms);
+        handshake_->client_machine->sasl_offer(mechanisms);
         return false;
     }
     auth::StepResult result;
     if (const auto* start = std::get_if<vnc::SaslStart>(&event)) {
         sasl_mechanism_ = start->mechanism;
-        result = sasl_->start(start->mechanism, as_span(start->client_data));
+        result = handshake_->sasl->start(start->mechanism, as_span(start->client_data));
     } else {
-        result = sasl_->step(as_span(std::get<vnc::SaslStep>(event).client_data));
+        result = handshake_->sasl->step(as_span(std::get<vnc::SaslStep>(event).client_data));
     }
     if (result.status == Status::more) {
-        client_machine_->sasl_continue(std::move(result.server_out));
+        handshake_->client_machine->sasl_continue(std::move(result.server_out));
         return false;
     }
     if (result.status == Status::failed) {
-        client_machine_->sasl_complete(std::nullopt);  // then the failure reason (§4.2)
-        authentication_failed(result.detail, sasl_->claimed_user(), result.error);
+        handshake_->client_machine->sasl_complete(std::nullopt);  // then the failure reason (§4.2)
+        authentication_failed(result.detail, handshake_->sasl->claimed_user(), result.error);
     }
-    client_machine_->sasl_complete(std::move(result.server_out));
-    authenticated(sasl_->identity());
+    handshake_->client_machine->sasl_complete(std::move(result.server_out));
+    authenticated(handshake_->sasl->identity());
     return true;
 }
 
@@ -220,7 +220,7 @@ void VncConnection::authentication_failed(const std::string& why, const std::str
                    {"mechanism", sasl_mechanism_.empty() ? method_ : sasl_mechanism_}, {"user", user},
                    {"reason", client_text}, {"detail", why}});
     count_auth(failed_mechanism_label(), AuthResult::failed);
-    client_machine_->deny(client_text);
+    handshake_->client_machine->deny(client_text);
     throw Refusal{"authentication failed: " + why};
 }
 
@@ -228,7 +228,7 @@ void VncConnection::authentication_failed(const std::string& why, const std::str
 std::string VncConnection::failed_mechanism_label() const {
     if (method_ == "X509Vnc") return "ticket";
     if (method_ == "X509None") return std::string(auth::certificate_mechanism);
-    if (!sasl_mechanism_.empty()) return mechanism_label(sasl_mechanism_, sasl_->mechanisms());
+    if (!sasl_mechanism_.empty()) return mechanism_label(sasl_mechanism_, handshake_->sasl->mechanisms());
     return method_;  // X509Plain, or nothing chosen yet
 }
 
@@ -244,11 +244,11 @@ asio::awaitable<void> VncConnection::connect_upstream_display() {
         count_upstream_error();
         deny("the display of " + vm_->name + " cannot be reached: " + e.what());
     }
-    upstream_machine_.emplace(std::move(password));
+    handshake_->upstream_machine.emplace(std::move(password));
     auto event = co_await next_upstream_event();
     if (auto* failed = std::get_if<vnc::Failed>(&event))
         deny("the display of " + vm_->name + " refused the gateway: " + failed->detail);
-    server_init_ = std::move(std::get<vnc::ServerInitReceived>(event).server_init);
+    handshake_->server_init = std::move(std::get<vnc::ServerInitReceived>(event).server_init);
 }
 
 // After SecurityResult OK: the client's ClientInit, then QEMU's ServerInit unchanged (§9 item 8).
@@ -256,8 +256,8 @@ asio::awaitable<void> VncConnection::start_data_phase() {
     auto event = co_await next_client_event();
     if (!std::holds_alternative<vnc::ClientInitReceived>(event))
         throw std::logic_error("VNC handshake ended without ClientInit");
-    co_await client_->write_all(server_init_->bytes);
-    traffic_->add_to_client(server_init_->bytes.size());
+    co_await client_->write_all(handshake_->server_init->bytes);
+    traffic_->add_to_client(handshake_->server_init->bytes.size());
 }
 
 // ---- data phase ------------------------------------------------------------------------------
@@ -265,18 +265,18 @@ asio::awaitable<void> VncConnection::start_data_phase() {
 asio::awaitable<bool> VncConnection::open_relay() {
     audit("channel_open", {{"vm", vm_->name}, {"channel", vnc_channel}, {"session", session_->id()},
                            {"user", identity_->user}, {"realm", identity_->realm}, {"view_only", decision_.view_only},
-                           {"desktop_name", server_init_->name}});
+                           {"desktop_name", handshake_->server_init->name}});
     client_filter_ = std::make_unique<ClientMessageTransform>(decision_.view_only, *traffic_);
     relay_ = std::make_unique<Relay>(executor_, *client_, *upstream_, *traffic_,
                                      RelayTransforms{nullptr, client_filter_.get()}, relay_counters());
     try {
         // Bytes each side sent right behind the handshake belong to the data phase, in order.
-        auto early_upstream = upstream_machine_->take_excess();
+        auto early_upstream = handshake_->upstream_machine->take_excess();
         if (!early_upstream.empty()) {
             co_await client_->write_all(early_upstream);
             traffic_->add_to_client(early_upstream.size());
         }
-        auto early_client = client_machine_->take_excess();
+        auto early_client = handshake_->client_machine->take_excess();
         if (!early_client.empty()) {
             traffic_->add_from_client(early_client.size());
             std::vector<std::uint8_t> out;
@@ -312,7 +312,7 @@ void VncConnection::add_close_fields(nlohmann::json& fields) const {
 // ---- plumbing --------------------------------------------------------------------------------
 
 [[noreturn]] void VncConnection::deny(const std::string& reason) {
-    client_machine_->deny(reason);
+    handshake_->client_machine->deny(reason);
     throw Refusal{reason};
 }
 
@@ -320,16 +320,16 @@ asio::awaitable<vnc::DownstreamEvent> VncConnection::next_client_event() {
     std::array<std::uint8_t, handshake_read_size> buffer;
     for (;;) {
         co_await flush_client();
-        if (auto event = client_machine_->next_event()) {
+        if (auto event = handshake_->client_machine->next_event()) {
             // The machine has queued what the client can still be told; the flush sends it.
             if (auto* failed = std::get_if<vnc::Failed>(&*event)) throw Refusal{"protocol error: " + failed->detail};
             co_return std::move(*event);
         }
-        if (client_machine_->closed()) throw Refusal{"handshake closed"};
+        if (handshake_->client_machine->closed()) throw Refusal{"handshake closed"};
         const std::size_t n = co_await client_->read_some(buffer);
         if (n == 0) throw Refusal{"client closed the connection during the handshake"};
         traffic_->add_from_client(n);
-        client_machine_->feed(std::span(buffer.data(), n));
+        handshake_->client_machine->feed(std::span(buffer.data(), n));
     }
 }
 
@@ -337,31 +337,28 @@ asio::awaitable<vnc::UpstreamEvent> VncConnection::next_upstream_event() {
     std::array<std::uint8_t, handshake_read_size> buffer;
     for (;;) {
         co_await flush_upstream();
-        if (auto event = upstream_machine_->next_event()) co_return std::move(*event);
+        if (auto event = handshake_->upstream_machine->next_event()) co_return std::move(*event);
         const std::size_t n = co_await upstream_->read_some(buffer);
         if (n == 0) deny("the display of " + vm_->name + " closed the connection during its handshake");
-        upstream_machine_->feed(std::span(buffer.data(), n));
+        handshake_->upstream_machine->feed(std::span(buffer.data(), n));
     }
 }
 
 asio::awaitable<void> VncConnection::flush_client() {
-    auto out = client_machine_->take_output();
+    auto out = handshake_->client_machine->take_output();
     if (out.empty()) co_return;
     co_await client_->write_all(out);
     traffic_->add_to_client(out.size());
 }
 
 asio::awaitable<void> VncConnection::flush_upstream() {
-    auto out = upstream_machine_->take_output();
+    auto out = handshake_->upstream_machine->take_output();
     if (!out.empty()) co_await upstream_->write_all(out);
 }
 
 // An idle session should cost little: the handshake machines, Cyrus and ServerInit go.
 void VncConnection::release_handshake_state() {
-    client_machine_.reset();
-    upstream_machine_.reset();
-    sasl_.reset();
-    server_init_.reset();
+    handshake_.reset();
     decision_ = {};
 }
 

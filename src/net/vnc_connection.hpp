@@ -55,11 +55,15 @@ private:
     void release_handshake_state();
 
     const vnc::VncChallenge challenge_;
-    std::optional<vnc::DownstreamHandshake> client_machine_;  // released after the handshake
-    std::optional<vnc::UpstreamHandshake> upstream_machine_;
-    std::optional<vnc::ServerInit> server_init_;
+    // What only the handshake needs, in one allocation released when the relay starts.
+    struct HandshakeState {
+        std::optional<vnc::DownstreamHandshake> client_machine;
+        std::optional<vnc::UpstreamHandshake> upstream_machine;
+        std::optional<vnc::ServerInit> server_init;
+        std::unique_ptr<auth::SaslServerSession> sasl;
+    };
+    std::unique_ptr<HandshakeState> handshake_ = std::make_unique<HandshakeState>();
     TlsStream* tls_ = nullptr;  // the client stream once VeNCrypt switched to TLS
-    std::unique_ptr<auth::SaslServerSession> sasl_;
     std::string vm_name_;                  // as routed, before it is known to exist
     std::string method_;                   // the VeNCrypt subtype the client chose, for the audit log
     std::string sasl_mechanism_;
