@@ -199,7 +199,8 @@ nlohmann::json run_handshakes(const Target& target, const std::vector<std::strin
             if (!logins.empty() && i >= logins.size()) return;
             try {
                 const TicketLogin* login = logins.empty() ? nullptr : &logins[i];
-                Channel channel = Channel::connect(login && login->endpoint ? Target{*login->endpoint, target.tls} : target);
+                const Target to = login && login->endpoint ? Target{*login->endpoint, target.tls} : target;
+                Channel channel = Channel::connect(to);
                 if (login) spice_main_login(channel, login->ticket); else ping(channel, spice_ping);
                 ++completed;
                 const std::lock_guard lock(tls_mutex);

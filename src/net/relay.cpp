@@ -99,7 +99,8 @@ void Relay::wait(Direction direction) {
 void Relay::on_readable(Direction direction, std::error_code ec) {
     if (stopped_ || ec) {
         // A wait ends with an error only when its stream was closed: by stop(), whose reason stands.
-        if (!stopped_) stop(std::string(source_name(direction == Direction::to_upstream)) + " connection error: " + ec.message());
+        const std::string from_name = source_name(direction == Direction::to_upstream);
+        if (!stopped_) stop(from_name + " connection error: " + ec.message());
         operation_done();
         return;
     }

@@ -142,7 +142,8 @@ TEST(DoctorCertificate, SniNeedsTheWildcardOrEveryVm) {
 
 // The proxy's own address is not what clients check through a CONNECT tunnel: the VM is.
 TEST(DoctorCertificate, ConnectChecksTheVmNamesNotTheProxyAddress) {
-    const auto c = config(with_listener("192.0.2.7:3128", "route = \"connect\"\nconnect_suffix = \".vms.example.com\""));
+    const auto c =
+        config(with_listener("192.0.2.7:3128", "route = \"connect\"\nconnect_suffix = \".vms.example.com\""));
     EXPECT_THAT(check_certificate_names(cert_naming({"*.vms.example.com"}), "/c.pem", c), IsEmpty());
     EXPECT_THAT(check_certificate_names(cert_naming({"vm1", "vm2.vms.example.com"}), "/c.pem", c), IsEmpty());
     const auto found = check_certificate_names(cert_naming({"gw.example.com", "vm1"}, {"192.0.2.7"}), "/c.pem", c);
