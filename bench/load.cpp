@@ -183,8 +183,9 @@ nlohmann::json run_pingpong(const Target& target, const Login& login, std::size_
 }
 
 nlohmann::json run_handshakes(const Target& target, const std::vector<std::string>& ticket_lines,
-                              std::chrono::duration<double> duration, unsigned concurrency) {
+                              std::chrono::duration<double> duration, unsigned concurrency, std::size_t limit) {
     const std::vector<TicketLogin> logins = parse_ticket_lines(ticket_lines);
+    if (!logins.empty() && (limit == 0 || limit > logins.size())) limit = logins.size();
     std::atomic<unsigned> next_thread{0};
     std::atomic<std::size_t> completed{0};
     Failures failures;
@@ -196,7 +197,7 @@ nlohmann::json run_handshakes(const Target& target, const std::vector<std::strin
         // Thread t takes lines t, t + concurrency, ...: when each thread's lines name a VM of
         // its own, no login takes over the console seat of another thread's session.
         for (std::size_t i = next_thread++; Clock::now() < deadline; i += concurrency) {
-            if (!logins.empty() && i >= logins.size()) return;
+            if (limit != 0 && i >= limit) return;
             try {
                 const TicketLogin* login = logins.empty() ? nullptr : &logins[i];
                 const Target to = login && login->endpoint ? Target{*login->endpoint, target.tls} : target;

@@ -33,9 +33,10 @@ nlohmann::json run_pingpong(const Target& target, const Login& login, std::size_
 // (c) New channels, one after another on each of `concurrency` threads, until `duration` has
 // passed or the tickets ran out. With tickets: TLS + SPICE main-channel login + MAIN_INIT
 // through; without: TLS + one ping through. A ticket line is "TICKET" (log in at `target`) or
-// "HOST:PORT TICKET"; thread t uses lines t, t + concurrency, ...
+// "HOST:PORT TICKET"; thread t uses lines t, t + concurrency, ... `limit` (0: none) ends the run
+// after that many channels were attempted.
 nlohmann::json run_handshakes(const Target& target, const std::vector<std::string>& ticket_lines,
-                              std::chrono::duration<double> duration, unsigned concurrency);
+                              std::chrono::duration<double> duration, unsigned concurrency, std::size_t limit);
 
 // (d) Opens `channels` channels (with a ticket: one main channel, the rest display channels of
 // its session), each proven end to end by a ping; prints "ready"; with `hold` keeps them open

@@ -58,14 +58,17 @@ class Sizes:
     bulk_bytes: int
     round_trips: int
     handshake_seconds: float
+    burst_channels: int
     idle_channels: tuple
 
 
-FULL = Sizes(GIB, 20000, 5.0, (1000, 10000))
-QUICK = Sizes(64 * MIB, 2000, 3.0, (100, 1000))
+FULL = Sizes(GIB, 20000, 5.0, 2000, (1000, 10000))
+QUICK = Sizes(64 * MIB, 2000, 3.0, 400, (100, 1000))
 PEERS = ("direct", "stunnel", "haproxy", "vmgate")
 VNC_SUFFIX = "-vnc"
-TESTS = ("bulk", "pingpong", "handshakes", "idle", "bulk" + VNC_SUFFIX, "pingpong" + VNC_SUFFIX)
+TESTS = ("bulk", "pingpong", "handshakes", "burst", "idle", "bulk" + VNC_SUFFIX, "pingpong" + VNC_SUFFIX)
+# Making a stock of ticket keys (about 3 ms of one core each, at a lower priority) before a burst.
+STOCK_TIMEOUT = 90.0
 # The one user vmgate lets in: tickets are issued to it, and for VNC X509Plain it is in the sasldb.
 BENCH_USER = "bench"
 BENCH_PASSWORD = "bench-password"
@@ -242,16 +245,17 @@ class Bench:
         return self.sinks[(protocol, echo)]
 
     @contextlib.contextmanager
-    def serve(self, peer, echo, vnc=False):
+    def serve(self, peer, echo, vnc=False, key_stock=None):
         """A fresh start_PEER(sink, vnc) in front of its sink. Every peer of a VNC test reaches the
         RFB sink; of a SPICE test only vmgate needs the SPICE link, the others get the data phase
         at once."""
         protocol = "rfb" if vnc else "spice" if peer == "vmgate" else "raw"
         start = getattr(self, "start_" + peer)
-        with start(self.sink(protocol, echo), vnc) as service:
+        args = {"key_stock": key_stock} if peer == "vmgate" else {}
+        with start(self.sink(protocol, echo), vnc, **args) as service:
             service.vnc = vnc
             if service.pid:
-                settle(service.pid)
+                settle(service.pid, STOCK_TIMEOUT if key_stock else 10.0)
             yield service
 
     @contextlib.contextmanager
@@ -311,7 +315,7 @@ backend sink
             yield Service(proc.pid, f"127.0.0.1:{port}", True)
 
     @contextlib.contextmanager
-    def start_vmgate(self, sink, vnc):
+    def start_vmgate(self, sink, vnc, key_stock=None):
         # A console seat is per VM: the SPICE handshake test's client threads each log into a
         # VM of their own (all in front of the one sink), or their logins would take over each
         # other's sessions. The other tests use the first one.
@@ -344,6 +348,7 @@ state_dir = "{state}"
 audit_log = "{state}/audit.jsonl"
 admin_socket = "{admin}"
 handshake_timeout = "10s"
+{f"ticket_key_stock = {key_stock}" if key_stock is not None else ""}
 
 [tls]
 cert = "{self.cert}"
@@ -427,13 +432,31 @@ sasldb = "{sasldb}"
                 result["cpu_ms_per_handshake"] = used * 1000 / result["handshakes"]
         return result
 
-    def ticket_args_file(self, service, seconds, name):
-        """Lines "HOST:PORT TICKET", VM by VM in turn: client thread t logs into VM t only."""
+    def burst(self, peer):
+        """(c) again, as a burst: a fixed number of new channels at once, with no warm-up. vmgate
+        starts with a stock of that many ticket keys, made before the burst."""
+        count = self.args.sizes.burst_channels
+        with self.serve(peer, echo=True, key_stock=count) as service:
+            logins = self.ticket_args_file(service, None, "burst", count)
+            settle(service.pid)
+            before = cpu_seconds(service.pid)
+            result = self.client(service, "handshakes", "--seconds", 120, "--concurrency", CLIENT_CONCURRENCY,
+                                 "--limit", count, *logins)
+            used = cpu_seconds(service.pid) - before
+            if result["handshakes"]:
+                result["cpu_ms_per_handshake"] = used * 1000 / result["handshakes"]
+        return result
+
+    def ticket_args_file(self, service, seconds, name, count=None):
+        """Lines "HOST:PORT TICKET", VM by VM in turn: client thread t logs into VM t only. As many
+        as `count`, or as the fastest rate the run is sized for needs in `seconds`."""
         if not service.tickets:
             return []
-        per_seat = int(seconds * MAX_TICKETS_PER_SECOND) // len(service.seats) + 1
+        total = count if count is not None else int(seconds * MAX_TICKETS_PER_SECOND)
+        per_seat = -(-total // len(service.seats))
         by_seat = [service.tickets(per_seat, i) for i in range(len(service.seats))]
         lines = [f"{address} {tickets[k]}" for k in range(per_seat) for address, tickets in zip(service.seats, by_seat)]
+        lines = lines[:total]
         return ["--tickets", self.write(f"tickets-{name}.txt", "\n".join(lines))]
 
     def idle(self, peer):
@@ -536,6 +559,7 @@ def table(results, peers, sizes, fd_limit):
         ("(b) ping-pong p99, µs ↓", "pingpong", "p99_us"),
         ("(c) new channels per second ↑", "handshakes", "per_second"),
         ("(c) terminator CPU per new channel, ms ↓", "handshakes", "cpu_ms_per_handshake"),
+        (f"(c) burst of {sizes.burst_channels:,} new channels, per second ↑", "burst", "per_second"),
         *idle_rows,
         (f"(a) VNC bulk {sizes.bulk_bytes // MIB:,} MiB, MiB/s ↑", "bulk" + VNC_SUFFIX, "mib_per_s"),
         ("(a) VNC terminator CPU, s per GiB ↓", "bulk" + VNC_SUFFIX, "cpu_s_per_gib"),
@@ -642,7 +666,7 @@ def run_all(bench, args):
     rounds. (d) runs once: it is slow and barely load-sensitive."""
     results = {}
     for test in args.tests:
-        peers = [p for p in args.peers if not (p == "direct" and test in ("handshakes", "idle"))]
+        peers = [p for p in args.peers if not (p == "direct" and test in ("handshakes", "burst", "idle"))]
         rounds = 1 if test == "idle" else args.rounds
         runs = {peer: [] for peer in peers}
         for r in range(rounds):

@@ -91,6 +91,7 @@ struct Options {
     ClientOptions client;
     std::uint64_t bytes = 0;
     std::size_t count = 20000;
+    std::size_t limit = 0;
     std::string tickets_file;
     double seconds = 5;
     std::size_t channels = 0;
@@ -131,6 +132,8 @@ Modes declare_modes(CLI::App& app, Options& o) {
                              "one SPICE login per line: TICKET (at --connect) or HOST:PORT TICKET; thread t takes "
                              "lines t, t + concurrency, ...");
     m.handshakes->add_option("--seconds", o.seconds, "how long to run")->capture_default_str();
+    m.handshakes->add_option("--limit", o.limit, "stop after this many new channels (0: no limit; with --tickets, "
+                                                 "also when they run out)")->capture_default_str();
     m.handshakes->add_option("--concurrency", o.client.concurrency, "client threads")->capture_default_str();
 
     m.idle = app.add_subcommand("idle", "(d) open idle channels, print \"ready\"");
@@ -151,7 +154,7 @@ nlohmann::json run_client(const Modes& m, const Options& o) {
     if (*m.pingpong) return run_pingpong(target, login_from(o.client), o.count);
     if (*m.idle) return run_idle(target, ticket, o.channels, o.client.concurrency, o.hold);
     const auto tickets = o.tickets_file.empty() ? std::vector<std::string>{} : read_lines(o.tickets_file);
-    return run_handshakes(target, tickets, std::chrono::duration<double>(o.seconds), o.client.concurrency);
+    return run_handshakes(target, tickets, std::chrono::duration<double>(o.seconds), o.client.concurrency, o.limit);
 }
 
 }  // namespace

@@ -1,8 +1,16 @@
 #include "auth/ticket_key_pool.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <exception>
 
 namespace vmgate::auth {
+namespace {
+
+constexpr int filler_nice = 10;
+
+}  // namespace
 
 TicketKeyPool::TicketKeyPool(std::size_t capacity)
     : capacity_(capacity), filler_([this](std::stop_token stop) { fill(stop); }) {}
@@ -22,6 +30,9 @@ std::size_t TicketKeyPool::available() const {
 }
 
 void TicketKeyPool::fill(const std::stop_token& stop) {
+    // Keys made ahead are spare-time work: relays and the keys a burst needs now come first.
+    // (On Linux a thread has its own nice value; failing to lower it only costs fairness.)
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), filler_nice);
     for (;;) {
         {
             std::unique_lock lock(mutex_);

@@ -1,6 +1,7 @@
 // Pre-generated ticket keys. SPICE wants a fresh RSA-1024 key per connection, and generating one
 // costs milliseconds of CPU: too slow for the accept path under a burst of channel connects (a
-// SPICE session opens several channels at once). A background thread keeps a stock ready.
+// SPICE session opens several channels at once). A background thread at a lower priority keeps
+// a stock ready ([gateway] ticket_key_stock).
 #pragma once
 
 #include "auth/ticket_key.hpp"
@@ -17,10 +18,8 @@ namespace vmgate::auth {
 
 class TicketKeyPool {
 public:
-    static constexpr std::size_t kDefaultCapacity = 32;
-
-    // Starts the thread that fills the pool up to capacity keys.
-    explicit TicketKeyPool(std::size_t capacity = kDefaultCapacity);
+    // Starts the thread that fills the pool up to capacity keys (none for 0).
+    explicit TicketKeyPool(std::size_t capacity);
 
     TicketKeyPool(const TicketKeyPool&) = delete;
     TicketKeyPool& operator=(const TicketKeyPool&) = delete;

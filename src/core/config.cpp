@@ -29,7 +29,7 @@ constexpr std::string_view top_level_keys[] = {"gateway", "tls", "sasl", "libvir
 constexpr std::string_view libvirt_keys[] = {"uri", "vms"};
 constexpr std::string_view gateway_keys[] = {"state_dir",    "audit_log",         "metrics",
                                              "admin_socket", "handshake_timeout", "max_handshakes",
-                                             "max_handshakes_per_source", "workers"};
+                                             "max_handshakes_per_source", "workers", "ticket_key_stock"};
 constexpr std::string_view tls_keys[] = {"cert", "key", "client_ca", "client_cert", "client_identity"};
 constexpr std::string_view sasl_keys[] = {"mech_list",     "sasldb",        "pwcheck_method",
                                           "saslauthd_path", "service_spice", "service_vnc",
@@ -46,6 +46,8 @@ constexpr std::string_view deniable_channels[] = {"display", "inputs",    "curso
                                                   "smartcard", "usbredir", "port", "webdav"};
 
 constexpr std::int64_t max_workers = 256;
+// A key is about 1.5 KiB and 3 ms of one core: a typo must not cost gigabytes or minutes.
+constexpr std::int64_t max_ticket_key_stock = 10'000;
 constexpr std::int64_t max_handshake_limit = 1'000'000;
 constexpr std::size_t max_dns_label = 63;
 constexpr int minutes_per_hour = 60;
@@ -650,6 +652,8 @@ GatewayConfig read_gateway(const Section& s) {
     read_bounded(s, "max_handshakes", 1, max_handshake_limit, "", gateway.max_handshakes);
     read_bounded(s, "max_handshakes_per_source", 1, max_handshake_limit, "", gateway.max_handshakes_per_source);
     read_bounded(s, "workers", 0, max_workers, " (0 = one per CPU)", gateway.workers);
+    read_bounded(s, "ticket_key_stock", 0, max_ticket_key_stock, " (0 = every key made when needed)",
+                 gateway.ticket_key_stock);
     if (gateway.max_handshakes_per_source > gateway.max_handshakes) {
         if (s.integer("max_handshakes_per_source"))
             s.error("max_handshakes_per_source",

@@ -102,6 +102,7 @@ struct GatewayConfig {
     unsigned max_handshakes = 256;               // connections in their handshake at once
     unsigned max_handshakes_per_source = 32;     // ... from one source address
     unsigned workers = 0;                        // 0 = one per CPU
+    unsigned ticket_key_stock = 32;              // SPICE ticket keys made ahead, for bursts of logins
 };
 
 struct TlsConfig {

@@ -81,6 +81,7 @@ std::vector<std::string> settings_needing_restart(const core::GatewayConfig& now
     check(now.max_handshakes != next.max_handshakes, "max_handshakes");
     check(now.max_handshakes_per_source != next.max_handshakes_per_source, "max_handshakes_per_source");
     check(now.workers != next.workers, "workers");
+    check(now.ticket_key_stock != next.ticket_key_stock, "ticket_key_stock");
     return out;
 }
 
@@ -189,7 +190,7 @@ std::shared_ptr<const Generation> Gateway::State::build_generation(core::Config 
     // VNC tickets need no key: VNC auth is a DES challenge, not an encrypted password.
     if (generation && generation->ticket_keys) next->ticket_keys = generation->ticket_keys;
     else if (any_tls_listener(c, core::AuthMethod::ticket, core::Protocol::spice))
-        next->ticket_keys = std::make_shared<auth::TicketKeyPool>();
+        next->ticket_keys = std::make_shared<auth::TicketKeyPool>(c.gateway.ticket_key_stock);
     next->default_realm = next->sasl ? next->sasl->default_realm()  // the configured one, else Cyrus's
                                      : c.sasl.realm_or_host_name();
     next->policy.emplace(c, groups, next->default_realm);

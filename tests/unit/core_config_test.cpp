@@ -1349,5 +1349,20 @@ TEST(ConfigHandshakeLimits, DefaultsAndBounds) {
     EXPECT_NE(inverted.errors[0].message.find("more than max_handshakes (4)"), std::string::npos);
 }
 
+TEST(ConfigTicketKeyStock, DefaultsAndBounds) {
+    auto defaults = parse_config("", "t.toml");
+    ASSERT_TRUE(defaults.config);
+    EXPECT_EQ(defaults.config->gateway.ticket_key_stock, 32u);
+
+    auto none = parse_config("[gateway]\nticket_key_stock = 0\n", "t.toml");
+    ASSERT_TRUE(none.config);
+    EXPECT_EQ(none.config->gateway.ticket_key_stock, 0u);
+
+    auto huge = parse_config("[gateway]\nticket_key_stock = 10001\n", "t.toml");
+    ASSERT_EQ(huge.errors.size(), 1u);
+    EXPECT_EQ(huge.errors[0].key, "gateway.ticket_key_stock");
+    EXPECT_EQ(huge.errors[0].line, 2);
+}
+
 }  // namespace
 }  // namespace vmgate::core
