@@ -92,4 +92,29 @@ bool Cidr::contains(const IpAddress& a) const {
     return true;
 }
 
+std::string_view unbracketed(std::string_view host) {
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+    return host;
+}
+
+bool is_loopback_host(std::string_view host) {
+    host = unbracketed(host);
+    if (host == "localhost" || host == "localhost.localdomain") return true;
+    const auto ip = IpAddress::parse(host);
+    if (!ip) return false;
+    if (ip->is_v4()) return ip->bytes[12] == 127;
+    IpAddress v6_loopback;
+    v6_loopback.bytes[15] = 1;
+    return *ip == v6_loopback;
+}
+
+bool is_unspecified_host(std::string_view host) {
+    host = unbracketed(host);
+    if (host.empty()) return true;
+    const auto ip = IpAddress::parse(host);
+    if (!ip) return false;
+    if (ip->is_v4()) return ip->bytes[12] == 0 && ip->bytes[13] == 0 && ip->bytes[14] == 0 && ip->bytes[15] == 0;
+    return *ip == IpAddress{};
+}
+
 }  // namespace vmgate::core

@@ -28,4 +28,12 @@ struct Cidr {
     bool contains(const IpAddress& a) const;
 };
 
+// "[::1]" -> "::1"; any other text as it is.
+std::string_view unbracketed(std::string_view host);
+// Hosts that only this machine reaches: 127.0.0.0/8 (also IPv4-mapped), ::1, "localhost" and
+// "localhost.localdomain"; brackets around IPv6 allowed.
+bool is_loopback_host(std::string_view host);
+// "", 0.0.0.0 and ::, which mean every address of the machine; brackets allowed.
+bool is_unspecified_host(std::string_view host);
+
 }  // namespace vmgate::core

@@ -220,11 +220,6 @@ std::optional<int> parse_number(std::string_view digits) {
     return value;
 }
 
-struct HostPort {
-    std::string host;
-    std::uint16_t port = 0;
-};
-
 constexpr std::string_view address_forms = "\"HOST:PORT\" or \"[IPV6]:PORT\"";
 
 // "HOST:PORT" or "[IPV6]:PORT"; a bare IPv6 address is refused since its last group looks like a port.
@@ -254,6 +249,12 @@ Checked<HostPort> parse_host_port(std::string_view text) {
         return {std::nullopt, fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text)};
     return {HostPort{std::string(host), static_cast<std::uint16_t>(*port)}, {}};
 }
+
+}  // namespace
+
+std::optional<HostPort> split_host_port(std::string_view text) { return parse_host_port(text).value; }
+
+namespace {
 
 std::optional<std::string> address_problem(std::string_view text) {
     auto parsed = parse_host_port(text);

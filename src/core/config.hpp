@@ -175,6 +175,13 @@ struct ConfigResult {
 ConfigResult parse_config(std::string_view toml_text, std::string_view file_name);
 ConfigResult load_config_file(const std::string& path);
 
+struct HostPort {
+    std::string host;  // without the brackets of "[IPV6]:PORT"
+    std::uint16_t port = 0;
+};
+// "HOST:PORT" or "[IPV6]:PORT", as listener and metrics addresses are written; nullopt otherwise.
+std::optional<HostPort> split_host_port(std::string_view text);
+
 // "30m", "1h30m", "45s", "2d" -> seconds; nullopt when malformed.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 // The inverse, for messages: 5400 s -> "1h30m"; 0 -> "0s".

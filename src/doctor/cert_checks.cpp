@@ -1,6 +1,5 @@
 #include "doctor/cert_checks.hpp"
 
-#include "doctor/address.hpp"
 
 #include "core/cidr.hpp"
 
@@ -83,11 +82,6 @@ bool dns_matches(std::string_view pattern_text, std::string_view host_text) {
     return dot != std::string::npos && dot > 0 && host.substr(dot) == pattern.substr(1);
 }
 
-std::string unbracketed(const std::string& host) {
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
-    return host;
-}
-
 std::string names_text(const CertificateFacts& cert) {
     std::vector<std::string> all;
     for (const auto& n : cert.dns_names) all.push_back("DNS:" + n);
@@ -157,8 +151,8 @@ Findings check_connect_listener(const CertificateFacts& cert, const std::string&
 
 std::optional<Finding> check_fixed_listener(const CertificateFacts& cert, const std::string& path,
                                             const core::ListenerConfig& l) {
-    const std::string host = unbracketed(l.host);
-    if (is_unspecified(host)) return std::nullopt;  // judged once for all of them, below
+    const std::string host(core::unbracketed(l.host));
+    if (core::is_unspecified_host(host)) return std::nullopt;  // judged once for all of them, below
     if (certificate_names(cert, host)) return std::nullopt;
     if (core::IpAddress::parse(host))
         return Finding{Severity::warning, Area::tls, "tls-cert-name", path,
@@ -216,7 +210,7 @@ Findings check_certificate_dates(const CertificateFacts& cert, const std::string
 }
 
 bool certificate_names(const CertificateFacts& cert, std::string_view host_text) {
-    const std::string host = unbracketed(std::string(host_text));
+    const std::string host(core::unbracketed(host_text));
     if (const auto ip = core::IpAddress::parse(host)) {
         return std::any_of(cert.ip_addresses.begin(), cert.ip_addresses.end(),
                            [&](const std::string& n) { return core::IpAddress::parse(n) == ip; });
@@ -237,7 +231,7 @@ Findings check_certificate_names(const CertificateFacts& cert, const std::string
             out.insert(out.end(), found.begin(), found.end());
         } else if (auto found = check_fixed_listener(cert, path, l)) {
             out.push_back(std::move(*found));
-        } else if (is_unspecified(unbracketed(l.host))) {
+        } else if (core::is_unspecified_host(l.host)) {
             on_every_address = true;
         }
     }

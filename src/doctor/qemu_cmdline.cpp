@@ -1,6 +1,6 @@
 #include "doctor/qemu_cmdline.hpp"
 
-#include "doctor/address.hpp"
+#include "core/cidr.hpp"
 
 #include <fmt/format.h>
 
@@ -25,7 +25,7 @@ bool opens_port(const std::map<std::string, std::string>& options, const std::st
 }
 
 std::string where_text(const std::string& host) {
-    return is_unspecified(host) ? "every address" : host;
+    return core::is_unspecified_host(host) ? "every address" : host;
 }
 
 constexpr const char* socket_fix_spice =
@@ -44,7 +44,7 @@ Findings check_spice(const QemuProcess& p, const std::string& text) {
     const std::string host = value_or(o, "addr");
     std::string ports = plain ? "port " + value_or(o, "port") : "";
     if (tls) ports += (plain ? ", " : "") + std::string("TLS port ") + value_or(o, "tls-port");
-    if (!is_loopback(host))
+    if (!core::is_loopback_host(host))
         out.push_back({Severity::error, Area::qemu_process, "qemu-display-exposed", subject,
                        fmt::format("SPICE listens on {} ({}): reachable from other hosts around vmgate",
                                    where_text(host), ports),
@@ -73,7 +73,7 @@ Findings check_vnc(const QemuProcess& p, const std::string& text) {
     const std::string host = target.substr(0, colon);
     const std::string display = target.substr(colon + 1);
     const std::string subject = process_subject(p);
-    if (!is_loopback(host))
+    if (!core::is_loopback_host(host))
         return {{Severity::error, Area::qemu_process, "qemu-display-exposed", subject,
                  fmt::format("VNC listens on {} (display {}): reachable from other hosts around vmgate",
                              where_text(host), display),

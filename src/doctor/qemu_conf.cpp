@@ -1,6 +1,6 @@
 #include "doctor/qemu_conf.hpp"
 
-#include "doctor/address.hpp"
+#include "core/cidr.hpp"
 
 #include <fmt/format.h>
 
@@ -103,7 +103,7 @@ Findings check_qemu_conf(const std::map<std::string, std::string>& conf, const s
     for (const Display d : {Display::spice, Display::vnc}) {
         const std::string name(display_name(d));
         const auto listen = conf.find(name + "_listen");
-        if (listen == conf.end() || is_loopback(listen->second)) continue;  // libvirt's default: 127.0.0.1
+        if (listen == conf.end() || core::is_loopback_host(listen->second)) continue;  // libvirt's default: 127.0.0.1
         const std::string clear = is_on(conf, name + "_tls") ? "" : fmt::format(", and in clear text ({}_tls is off)", name);
         out.push_back({Severity::error, Area::qemu_conf, "qemu-conf-listen", path,
                        fmt::format("{}_listen = \"{}\": every {} display libvirt starts on TCP without an address "

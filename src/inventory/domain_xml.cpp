@@ -1,5 +1,7 @@
 #include "inventory/domain_xml.hpp"
 
+#include "core/cidr.hpp"
+
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -98,11 +100,6 @@ GraphicsDevice read_graphics(const xmlNode* node, unsigned index) {
     return device;
 }
 
-bool is_loopback(std::string_view address) {
-    return address.starts_with("127.") || address == "::1" || address == "localhost" ||
-           address == "localhost.localdomain" || address == "::ffff:127.0.0.1";
-}
-
 std::string ports_text(const GraphicsDevice& d) {
     if (d.autoport || (d.port <= 0 && d.tls_port <= 0)) return "a port libvirt picks";
     std::string text;
@@ -156,7 +153,7 @@ ExposureFinding exposure(const GraphicsDevice& d) {
         return {Exposure::local_tcp, display + " listens on QEMU's default address (qemu.conf " +
                                          (d.type == GraphicsType::spice ? "spice_listen" : "vnc_listen") +
                                          ", 127.0.0.1 unless changed), " + ports_text(d)};
-    if (is_loopback(d.address))
+    if (core::is_loopback_host(d.address))
         return {Exposure::local_tcp, display + " listens on " + d.address + ", " + ports_text(d)};
     return {Exposure::network, display + " listens on " + d.address + ", " + ports_text(d)};
 }

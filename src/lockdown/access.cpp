@@ -25,19 +25,10 @@ void sort_unique(std::vector<T>& items) {
     items.erase(std::unique(items.begin(), items.end()), items.end());
 }
 
-std::string strip_brackets(std::string_view host) {
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    return std::string(host);
-}
-
-bool is_unspecified(const core::IpAddress& address) {
-    return address == *core::IpAddress::parse("0.0.0.0") || address == *core::IpAddress::parse("::");
-}
-
 // Why `host` cannot be the address client-side rules name; "" when it can.
 std::string host_problem(const std::string& host, bool need_ip) {
     const auto ip = core::IpAddress::parse(host);
-    if (ip && is_unspecified(*ip))
+    if (ip && core::is_unspecified_host(host))
         return fmt::format("{} means every address of the gateway, which clients cannot connect to", host);
     if (!ip && need_ip) return fmt::format("iptables and nft rules match IP addresses, and \"{}\" is not one", host);
     return "";
@@ -105,7 +96,7 @@ struct ListenerReader {
     std::vector<std::string> errors;
 
     std::optional<Endpoint> endpoint(std::size_t index, const core::ListenerConfig& listener) {
-        const std::string host = options.host.empty() ? listener.host : strip_brackets(options.host);
+        const std::string host = options.host.empty() ? listener.host : std::string(core::unbracketed(options.host));
         const std::string problem = host_problem(host, options.need_ip);
         if (problem.empty()) return Endpoint{host, listener.port};
         if (options.host.empty())

@@ -7,6 +7,7 @@
 #include "net/generation.hpp"
 #include "net/handshake_limiter.hpp"
 #include "net/metrics_server.hpp"
+#include "net/resolve.hpp"
 #include "net/session_control.hpp"
 #include "net/spice_connection.hpp"
 #include "net/vm_catalog.hpp"
@@ -55,19 +56,6 @@ bool any_tls_listener(const core::Config& c, std::optional<core::AuthMethod> met
     });
 }
 
-asio::ip::tcp::endpoint resolve_listen_address(const core::ListenerConfig& l) {
-    std::error_code ec;
-    auto address = asio::ip::make_address(l.host, ec);
-    if (ec) {
-        asio::io_context io;
-        asio::ip::tcp::resolver resolver(io);
-        auto results = resolver.resolve(l.host, std::to_string(l.port), ec);
-        if (ec || results.empty())
-            throw std::runtime_error("listener " + l.address + ": cannot resolve \"" + l.host + "\"");
-        return *results.begin();
-    }
-    return {address, l.port};
-}
 
 // [gateway] settings a running daemon only reads at start.
 std::vector<std::string> settings_needing_restart(const core::GatewayConfig& now, const core::GatewayConfig& next) {
@@ -228,7 +216,7 @@ Gateway::State::ListenerChanges Gateway::State::apply_listeners(const std::share
     std::vector<std::pair<std::shared_ptr<ListenerBinding>, const core::ListenerConfig*>> plan;
     std::vector<std::shared_ptr<ListenerBinding>> fresh;
     for (const auto& l : next->config.listeners) {
-        const auto endpoint = resolve_listen_address(l);
+        const auto endpoint = resolve_endpoint(l.host, l.port, "listener " + l.address);
         auto kept = std::find_if(bindings.begin(), bindings.end(), [&](const auto& b) { return b->endpoint == endpoint; });
         if (kept != bindings.end()) {
             plan.emplace_back(*kept, &l);

@@ -1,7 +1,9 @@
 #include "net/metrics_server.hpp"
 
+#include "core/config.hpp"
 #include "metrics/exposition.hpp"
 #include "metrics/http.hpp"
+#include "net/resolve.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -28,23 +30,6 @@ constexpr int max_concurrent_requests = 8;
 
 constexpr std::string_view text_plain = "text/plain; charset=utf-8";
 
-asio::ip::tcp::endpoint endpoint_of(const std::string& address) {
-    // The configuration checked the form: "HOST:PORT" or "[V6]:PORT".
-    const auto colon = address.rfind(':');
-    std::string host = address.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    const auto port = static_cast<unsigned short>(std::stoul(address.substr(colon + 1)));
-    std::error_code ec;
-    const auto ip = asio::ip::make_address(host, ec);
-    if (!ec) return {ip, port};
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec || results.empty())
-        throw std::runtime_error("gateway.metrics " + address + ": cannot resolve \"" + host + "\"");
-    return *results.begin();
-}
-
 std::string body_for(http::Status status) {
     switch (status) {
     case http::Status::not_found: return "not found: the metrics are at /metrics\n";
@@ -65,7 +50,9 @@ struct MetricsServer::Shared {
 
 MetricsServer::MetricsServer(asio::io_context& io, std::string address, Render render)
     : address_(std::move(address)), shared_(std::make_shared<Shared>(io, std::move(render))) {
-    const auto endpoint = endpoint_of(address_);
+    // The configuration checked the form.
+    const auto host_port = core::split_host_port(address_).value();
+    const auto endpoint = resolve_endpoint(host_port.host, host_port.port, "gateway.metrics " + address_);
     auto& acceptor = shared_->acceptor;
     std::error_code ec;
     acceptor.open(endpoint.protocol(), ec);

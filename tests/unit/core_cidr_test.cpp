@@ -119,5 +119,26 @@ TEST(Cidr, RejectsMalformedText) {
         EXPECT_FALSE(Cidr::parse(bad)) << bad;
 }
 
+TEST(Host, LoopbackHosts) {
+    for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "::ffff:127.0.0.1", "localhost",
+                             "localhost.localdomain"})
+        EXPECT_TRUE(is_loopback_host(host)) << host;
+    for (const char* host : {"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "::2", "localhost.example.com", ""})
+        EXPECT_FALSE(is_loopback_host(host)) << host;
+}
+
+TEST(Host, UnspecifiedHosts) {
+    for (const char* host : {"", "0.0.0.0", "::", "[::]", "::ffff:0.0.0.0"})
+        EXPECT_TRUE(is_unspecified_host(host)) << host;
+    for (const char* host : {"127.0.0.1", "::1", "0.0.0.1", "gw.example.com"})
+        EXPECT_FALSE(is_unspecified_host(host)) << host;
+}
+
+TEST(Host, Unbracketed) {
+    EXPECT_EQ(unbracketed("[::1]"), "::1");
+    EXPECT_EQ(unbracketed("10.0.0.1"), "10.0.0.1");
+    EXPECT_EQ(unbracketed("["), "[");
+}
+
 }  // namespace
 }  // namespace vmgate::core
